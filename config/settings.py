@@ -1,0 +1,242 @@
+"""Settings from environment variables (and a `.env` file outside production).
+
+Every setting has one name in the environment. Start-up validation names each variable that is
+missing or malformed in a single error, so an operator fixes them all in one go.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from dataclasses import dataclass, field, fields
+from typing import Mapping
+
+# Demo values: good enough to run the service and its emulator locally, refused in production.
+DEMO_APPID = "wx00d3a0cafe5e7a11"
+DEMO_SECRET = "demo-app-secret-not-for-production"
+DEMO_TOKEN = "demostoretoken"
+DEMO_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+DEMO_ORIGINAL_ID = "gh_demo00store"
+DEMO_SECRET_KEY = "dev-secret-key-not-for-production"
+DEMO_SECRETS = {DEMO_SECRET, DEMO_TOKEN, DEMO_AES_KEY, DEMO_SECRET_KEY}
+
+WECHAT_PUBLIC_API = "https://api.weixin.qq.com"
+MEMORY_REDIS = "memory://"
+
+_APPID_RE = re.compile(r"^wx[0-9a-f]{16}$")
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9]{3,32}$")
+_AES_KEY_RE = re.compile(r"^[A-Za-z0-9+/]{43}$")
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when settings are missing or malformed; the message lists them all."""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Base settings. Field names are the environment variable names."""
+
+    ENV_NAME = "base"
+
+    WECHAT_APPID: str = ""
+    WECHAT_SECRET: str = ""
+    WECHAT_TOKEN: str = ""
+    WECHAT_AES_KEY: str = ""
+    # The account's original id (gh_...). When set, pushes addressed elsewhere are refused.
+    WECHAT_ORIGINAL_ID: str = ""
+    WECHAT_API_BASE: str = WECHAT_PUBLIC_API
+    DATABASE_URL: str = ""
+    REDIS_URL: str = ""
+    SECRET_KEY: str = ""
+    # "rq" (a real RQ queue on REDIS_URL) or "inprocess" (a thread in this process; demo/tests).
+    JOB_QUEUE: str = ""
+    WECHAT_EMULATOR: bool = False
+    # How far a push's timestamp may be from now, in seconds.
+    WEBHOOK_MAX_SKEW: int = 300
+    # Largest webhook body accepted, in bytes. WeChat's pushes are a few KB.
+    WEBHOOK_MAX_BODY: int = 64 * 1024
+    # How long a handled push's reply is kept for WeChat's retries, in seconds.
+    DEDUP_TTL: int = 3600
+    # How long a push may run before a retry is allowed to run it again, in seconds.
+    DEDUP_PENDING_TTL: int = 30
+    WELCOME_TEXT: str = "欢迎关注！回复“帮助”查看可以为您做的事。"
+    HELP_TEXT: str = (
+        "您可以：\n"
+        "· 回复“活动”查看商场最新活动\n"
+        "· 回复“新闻”查看商场资讯\n"
+        "· 回复“门店”查看营业时间与地址\n"
+        "· 回复“人工”联系客服"
+    )
+    LOG_FORMAT: str = "json"
+    LOG_LEVEL: str = "INFO"
+    # Seconds the emulator waits for the webhook before retrying a push (WeChat: 5).
+    EMULATOR_PUSH_TIMEOUT: float = 5.0
+    # Back-off (seconds) between retries of jobs that failed on a transient WeChat error.
+    JOB_RETRY_INTERVALS: tuple[int, ...] = (5, 30, 120, 600)
+
+    @property
+    def uses_memory_redis(self) -> bool:
+        return self.REDIS_URL == MEMORY_REDIS
+
+    @property
+    def aes_key_bytes(self) -> bytes:
+        return base64.b64decode(self.WECHAT_AES_KEY + "=")
+
+    def problems(self) -> list[str]:
+        """Every malformed or missing setting, described for the operator."""
+        found: list[str] = []
+        for name in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY",
+                     "DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
+            if not getattr(self, name):
+                found.append(f"{name} is missing")
+        if self.WECHAT_APPID and not _APPID_RE.match(self.WECHAT_APPID):
+            found.append("WECHAT_APPID must look like wx followed by 16 hex digits")
+        if self.WECHAT_TOKEN and not _TOKEN_RE.match(self.WECHAT_TOKEN):
+            found.append("WECHAT_TOKEN must be 3-32 letters or digits (as the WeChat console requires)")
+        if self.WECHAT_AES_KEY:
+            ok = bool(_AES_KEY_RE.match(self.WECHAT_AES_KEY))
+            if ok:
+                try:
+                    ok = len(self.aes_key_bytes) == 32
+                except (binascii.Error, ValueError):
+                    ok = False
+            if not ok:
+                found.append("WECHAT_AES_KEY must be the 43-character EncodingAESKey from the console")
+        if self.WECHAT_ORIGINAL_ID and not self.WECHAT_ORIGINAL_ID.startswith("gh_"):
+            found.append("WECHAT_ORIGINAL_ID must start with gh_")
+        if not re.match(r"^https?://[^\s/]+", self.WECHAT_API_BASE or ""):
+            found.append("WECHAT_API_BASE must be an http(s) URL")
+        if self.JOB_QUEUE not in {"rq", "inprocess"}:
+            found.append("JOB_QUEUE must be rq or inprocess")
+        if self.JOB_QUEUE == "rq" and self.uses_memory_redis:
+            found.append("JOB_QUEUE=rq needs a real REDIS_URL (redis://...), not memory://")
+        if self.REDIS_URL and not (self.uses_memory_redis or self.REDIS_URL.startswith(("redis://", "rediss://", "unix://"))):
+            found.append("REDIS_URL must be redis://, rediss://, unix:// or memory://")
+        if self.DATABASE_URL and "://" not in self.DATABASE_URL:
+            found.append("DATABASE_URL must be a SQLAlchemy URL such as postgresql+psycopg://...")
+        if self.LOG_FORMAT not in {"json", "text"}:
+            found.append("LOG_FORMAT must be json or text")
+        return found
+
+    def validate(self) -> "Settings":
+        found = self.problems()
+        if found:
+            raise ConfigError(
+                f"Invalid {self.ENV_NAME} configuration:\n  - " + "\n  - ".join(found)
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class DevelopmentSettings(Settings):
+    """The one-command demo: embedded SQLite, in-process Redis and queue, the emulator on."""
+
+    ENV_NAME = "development"
+
+    WECHAT_APPID: str = DEMO_APPID
+    WECHAT_SECRET: str = DEMO_SECRET
+    WECHAT_TOKEN: str = DEMO_TOKEN
+    WECHAT_AES_KEY: str = DEMO_AES_KEY
+    WECHAT_ORIGINAL_ID: str = DEMO_ORIGINAL_ID
+    DATABASE_URL: str = "sqlite:///instance/wx_service.db"
+    REDIS_URL: str = MEMORY_REDIS
+    SECRET_KEY: str = DEMO_SECRET_KEY
+    WECHAT_EMULATOR: bool = True
+    LOG_FORMAT: str = "text"
+
+
+@dataclass(frozen=True)
+class TestSettings(DevelopmentSettings):
+    """The test suite: like development, but an in-memory database unless one is given."""
+
+    ENV_NAME = "test"
+
+    DATABASE_URL: str = "sqlite://"
+    EMULATOR_PUSH_TIMEOUT: float = 1.0
+    JOB_RETRY_INTERVALS: tuple[int, ...] = (0, 0, 0)
+    LOG_LEVEL: str = "WARNING"
+
+
+@dataclass(frozen=True)
+class ProductionSettings(Settings):
+    """Production: everything from the environment; demo secrets and the emulator are refused."""
+
+    ENV_NAME = "production"
+
+    JOB_QUEUE: str = "rq"
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.WECHAT_EMULATOR:
+            found.append("WECHAT_EMULATOR must be off in production")
+        for name in ("WECHAT_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY", "SECRET_KEY"):
+            if getattr(self, name) in DEMO_SECRETS:
+                found.append(f"{name} is a demo default; set the real value")
+        if self.WECHAT_APPID == DEMO_APPID:
+            found.append("WECHAT_APPID is the demo app id; set the real one")
+        if self.DATABASE_URL.startswith("sqlite"):
+            found.append("DATABASE_URL must point at Postgres in production, not SQLite")
+        if self.uses_memory_redis:
+            found.append("REDIS_URL must be a real Redis in production, not memory://")
+        if self.JOB_QUEUE != "rq":
+            found.append("JOB_QUEUE must be rq in production")
+        return found
+
+
+ENVIRONMENTS: dict[str, type[Settings]] = {
+    "development": DevelopmentSettings,
+    "test": TestSettings,
+    "production": ProductionSettings,
+}
+
+
+def _coerce(raw: str, default: object) -> object:
+    if isinstance(default, bool):
+        return _bool(raw)
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, tuple):
+        return tuple(int(part) for part in raw.split(",") if part.strip())
+    return raw.strip()
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build and validate the settings for APP_ENV (development by default).
+
+    A `.env` file in the working directory is read first outside production; real environment
+    variables win over it, and keyword overrides (used by tests) win over both.
+    """
+    if env is None:
+        env = dict(os.environ)
+        if env.get("APP_ENV", "development") != "production":
+            from dotenv import dotenv_values
+
+            file_values = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+            env = {**file_values, **env}
+    env_name = env.get("APP_ENV", "development")
+    if env_name not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env_name!r}")
+    cls = ENVIRONMENTS[env_name]
+    values: dict[str, object] = {}
+    bad: list[str] = []
+    for f in fields(cls):
+        default = f.default
+        if f.name in env and env[f.name] != "":
+            try:
+                values[f.name] = _coerce(env[f.name], default)
+            except ValueError:
+                bad.append(f"{f.name} is malformed: {env[f.name]!r}")
+    if bad:
+        raise ConfigError(f"Invalid {env_name} configuration:\n  - " + "\n  - ".join(bad))
+    values.update(overrides)
+    settings = cls(**values)  # type: ignore[arg-type]
+    if not settings.JOB_QUEUE:
+        object.__setattr__(settings, "JOB_QUEUE", "inprocess" if settings.uses_memory_redis else "rq")
+    return settings.validate()

@@ -1,0 +1,43 @@
+"""Every route the service answers, in one table. Grep here for a key, a keyword or an event."""
+from __future__ import annotations
+
+from handlers import content, customer_service, follow
+from wx_service.router import Router
+
+# Menu keys, also used in config/menu.json.
+MENU_MALL_NEWS = "MALL_NEWS"
+MENU_ACTIVITIES = "ACTIVITIES"
+MENU_STORE_INFO = "STORE_INFO"
+MENU_CUSTOMER_SERVICE = "CUSTOMER_SERVICE"
+
+
+def build_router() -> Router:
+    router = Router()
+
+    # Events
+    router.event("subscribe", follow.on_subscribe)  # also follows via QR (scene in ctx.scene)
+    router.event("unsubscribe", follow.on_unsubscribe)
+    router.event("scan", follow.on_scan)
+
+    # Menu buttons (CLICK)
+    router.click(MENU_MALL_NEWS, content.mall_news)
+    router.click(MENU_ACTIVITIES, content.activities)
+    router.click(MENU_STORE_INFO, content.store_info)
+    router.click(MENU_CUSTOMER_SERVICE, customer_service.menu_contact_agent)
+
+    # Keywords (exact, case-insensitive)
+    for word in ("帮助", "help", "?", "？"):
+        router.keyword(word, content.help_text)
+    for word in ("新闻", "资讯", "news"):
+        router.keyword(word, content.mall_news)
+    for word in ("活动", "优惠"):
+        router.keyword(word, content.activities)
+    for word in ("门店", "地址", "营业时间"):
+        router.keyword(word, content.store_info)
+
+    # Patterns
+    router.regex(r"人工|客服|投诉", customer_service.transfer_to_agent)
+
+    # Anything else
+    router.default(content.help_text)
+    return router

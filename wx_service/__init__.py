@@ -1,0 +1,51 @@
+"""The department store's WeChat service: app factory."""
+from __future__ import annotations
+
+from flask import Flask
+
+from config import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from settings (read from the environment when not given)."""
+    settings = settings or load_settings()
+    app = Flask(__name__, instance_relative_config=False)
+    app.config["SECRET_KEY"] = settings.SECRET_KEY
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # nothing the service takes is larger
+
+    from wx_service.logs import configure_logging
+
+    configure_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
+
+    if settings.DATABASE_URL.startswith("sqlite:///") and not settings.DATABASE_URL.startswith("sqlite:////"):
+        import os
+
+        os.makedirs(os.path.dirname(settings.DATABASE_URL[len("sqlite:///"):]) or ".", exist_ok=True)
+
+    from wx_service.extensions import Services
+
+    app.extensions["wx"] = Services(app, settings)
+
+    from wx_service.webhook import WebhookPipeline, bp as webhook_bp
+
+    app.extensions["wx_webhook"] = WebhookPipeline(app)
+    app.register_blueprint(webhook_bp)
+
+    from wx_service.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+
+    if settings.WECHAT_EMULATOR:
+        from wx_service.emulator import mount_emulator
+
+        mount_emulator(app)
+
+    from wx_service.cli import register_cli
+
+    register_cli(app)
+
+    @app.teardown_appcontext
+    def _release_session(_exc: BaseException | None) -> None:
+        app.extensions["wx"].db.session.remove()
+
+    return app

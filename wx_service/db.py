@@ -1,0 +1,129 @@
+"""The database: declarative base, a session per request or job, and after-commit actions.
+
+Services flush and never commit; the edge (a view or a job runner) opens one unit of work and
+commits it. Work that must happen only if the commit happened (queueing a job, sending a message)
+is registered with `after_commit` and runs once the transaction is durable.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone; we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use utcnow()")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+_AFTER_COMMIT = "after_commit_actions"
+
+
+class Database:
+    """Engine plus a thread-scoped session; one instance per app."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self._factory: sessionmaker | None = None
+        self.session: scoped_session | None = None  # type: ignore[type-arg]
+
+    def init(self, url: str) -> None:
+        kwargs: dict = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False}
+            if url in ("sqlite://", "sqlite:///:memory:"):
+                # One shared in-memory database for every thread of the process.
+                kwargs["poolclass"] = StaticPool
+        else:
+            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+        self.engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.session = scoped_session(self._factory)
+        event.listen(self._factory, "after_commit", _run_after_commit)
+        event.listen(self._factory, "after_rollback", _drop_after_commit)
+        event.listen(self._factory, "after_soft_rollback", _drop_after_commit)
+
+    def new_session(self) -> Session:
+        assert self._factory is not None, "Database.init() was not called"
+        return self._factory()
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` after the current transaction commits; drop it if it rolls back."""
+        assert self.session is not None
+        self.session().info.setdefault(_AFTER_COMMIT, []).append(action)
+
+    @contextlib.contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any exception, always release."""
+        assert self.session is not None
+        session = self.session()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            self.session.remove()
+
+    def dispose(self) -> None:
+        if self.session is not None:
+            self.session.remove()
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _run_after_commit(session: Session) -> None:
+    actions = session.info.pop(_AFTER_COMMIT, [])
+    for action in actions:
+        action()
+
+
+def _drop_after_commit(session: Session, *args) -> None:
+    session.info.pop(_AFTER_COMMIT, None)

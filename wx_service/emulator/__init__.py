@@ -1,0 +1,138 @@
+"""A local stand-in for WeChat, mounted at /_emulator only when WECHAT_EMULATOR is on.
+
+It plays both sides the service talks to: WeChat's API servers (api.py) and the shopper's WeChat
+app pushing messages to the webhook (shopper.py, with a page at /_emulator/). It is built from the
+same protocol module as the service and checked against the published vectors, so agreeing with
+it means agreeing with WeChat. Production settings refuse to start with it on.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, abort, jsonify, render_template, request
+
+from wx_service.emulator.api import bp as api_bp
+from wx_service.emulator.shopper import ShopperClient
+from wx_service.emulator.state import EmulatorState, Fault
+
+PREFIX = "/_emulator"
+
+page_bp = Blueprint("emulator_page", __name__, template_folder="templates")
+
+MODES = ("plaintext", "compatible", "safe")
+
+
+def _state() -> EmulatorState:
+    from flask import current_app
+
+    state: EmulatorState = current_app.extensions["wx_emulator"]
+    if state.push_url is None:
+        state.push_url = request.host_url.rstrip("/") + "/wechat"
+    return state
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(400, "a JSON object is expected")
+    return data
+
+
+@page_bp.get("/")
+def shopper_page():
+    return render_template("shopper.html")
+
+
+@page_bp.get("/state")
+def state_view():
+    state = _state()
+    with state.lock:
+        return jsonify(
+            account={"appid": state.appid, "original_id": state.original_id, "mode": state.push_mode,
+                     "push_url": state.push_url},
+            menu=state.menu,
+            scenes=sorted({info["scene"] for info in state.qr_tickets.values()}),
+            shoppers=[{"openid": s.openid, "nickname": s.nickname, "subscribed": s.subscribed,
+                       "chat": s.chat} for s in state.shoppers.values()],
+            calls=state.calls,
+        )
+
+
+@page_bp.post("/shopper/<action>")
+def shopper_action(action: str):
+    state = _state()
+    data = _body()
+    openid = data.get("openid", "")
+    if openid not in state.shoppers:
+        abort(404, "unknown shopper")
+    client = ShopperClient(state)
+    if action == "text":
+        content = str(data.get("content", "")).strip()
+        if not content:
+            abort(400, "empty message")
+        return jsonify(client.text(openid, content))
+    if action == "click":
+        return jsonify(client.click(openid, str(data.get("key", ""))))
+    if action == "subscribe":
+        return jsonify(client.subscribe(openid))
+    if action == "unsubscribe":
+        return jsonify(client.unsubscribe(openid))
+    if action == "scan":
+        scene = str(data.get("scene", "")).strip()
+        if not scene:
+            abort(400, "no scene")
+        return jsonify(client.scan(openid, scene))
+    abort(404, "unknown action")
+
+
+@page_bp.post("/control/mode")
+def control_mode():
+    mode = _body().get("mode")
+    if mode not in MODES:
+        abort(400, f"mode is one of {', '.join(MODES)}")
+    _state().push_mode = mode
+    return jsonify(mode=mode)
+
+
+@page_bp.post("/control/faults")
+def control_faults():
+    data = _body()
+    fault = Fault(api=str(data.get("api", "*")), errcode=data.get("errcode"), errmsg=str(data.get("errmsg", "")),
+                  delay=float(data.get("delay", 0)), times=int(data.get("times", 1)))
+    state = _state()
+    with state.lock:
+        state.faults.append(fault)
+    return jsonify(ok=True)
+
+
+@page_bp.post("/control/clock")
+def control_clock():
+    state = _state()
+    state.clock_offset += float(_body().get("advance", 0))
+    return jsonify(offset=state.clock_offset)
+
+
+@page_bp.post("/control/expire-tokens")
+def control_expire_tokens():
+    _state().expire_all_tokens()
+    return jsonify(ok=True)
+
+
+@page_bp.post("/control/push-url")
+def control_push_url():
+    _state().push_url = str(_body().get("url"))
+    return jsonify(ok=True)
+
+
+@page_bp.post("/control/reset")
+def control_reset():
+    _state().reset()
+    return jsonify(ok=True)
+
+
+def mount_emulator(app: Flask) -> EmulatorState:
+    s = app.extensions["wx"].settings
+    state = EmulatorState(s.WECHAT_APPID, s.WECHAT_SECRET, s.WECHAT_TOKEN, s.WECHAT_AES_KEY,
+                          s.WECHAT_ORIGINAL_ID, s.EMULATOR_PUSH_TIMEOUT)
+    app.extensions["wx_emulator"] = state
+    app.register_blueprint(api_bp, url_prefix=PREFIX, name="emulator_api")
+    app.register_blueprint(page_bp, url_prefix=PREFIX)
+    return state

@@ -1,0 +1,80 @@
+"""Turning a parsed push into a wechatpy message, and the push's natural dedup key."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from wechatpy.events import EVENT_TYPES
+from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage
+
+from wx_service.protocol.errors import MalformedXml
+
+REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+
+
+@dataclass(frozen=True)
+class Push:
+    """One inbound push: its fields, the wechatpy message built from them, and its dedup key."""
+
+    fields: dict[str, Any]
+    message: BaseMessage
+    dedup_key: str
+
+    @property
+    def openid(self) -> str:
+        return self.fields["FromUserName"]
+
+    @property
+    def msg_type(self) -> str:
+        return self.fields["MsgType"].lower()
+
+    @property
+    def event(self) -> str:
+        """The event name as wechatpy normalises it (lower case; subscribe_scan for QR follows)."""
+        return getattr(self.message, "event", "") or ""
+
+    @property
+    def is_user_message(self) -> bool:
+        return self.msg_type != "event"
+
+
+def dedup_key_for(fields: dict[str, Any]) -> str:
+    """MsgId for messages; FromUserName+CreateTime+Event+EventKey for events (reference §3.6)."""
+    msg_id = fields.get("MsgId") or fields.get("MsgID")
+    if msg_id and fields.get("MsgType", "").lower() != "event":
+        return f"msg:{msg_id}"
+    parts = [
+        fields.get("FromUserName", ""),
+        str(fields.get("CreateTime", "")),
+        fields.get("Event", ""),
+        fields.get("EventKey", "") if isinstance(fields.get("EventKey"), str) else "",
+    ]
+    digest = hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+    return f"evt:{digest}"
+
+
+def build_push(fields: dict[str, Any]) -> Push:
+    """Validate the common header and pick the wechatpy class the way wechatpy.parse_message does."""
+    for name in REQUIRED:
+        if not isinstance(fields.get(name), str) or not fields[name]:
+            raise MalformedXml(f"missing or malformed {name}")
+    if not fields["CreateTime"].isdigit():
+        raise MalformedXml("CreateTime must be an integer")
+    message_type = fields["MsgType"].lower()
+    data = dict(fields)
+    if message_type == "event":
+        event_type = str(data.get("Event", "")).lower()
+        event_key = data.get("EventKey")
+        if event_type == "subscribe" and isinstance(event_key, str) and event_key.startswith("qrscene_"):
+            event_type = "subscribe_scan"
+            data["Event"] = event_type
+            data["EventKey"] = event_key[len("qrscene_"):]
+        message_class = EVENT_TYPES.get(event_type, UnknownMessage)
+    else:
+        message_class = MESSAGE_TYPES.get(message_type, UnknownMessage)
+    try:
+        message = message_class(data)
+    except (TypeError, ValueError) as exc:
+        raise MalformedXml(f"fields do not fit a {message_type} push: {exc}") from exc
+    return Push(fields=fields, message=message, dedup_key=dedup_key_for(fields))

@@ -1,0 +1,91 @@
+"""Passive replies (reference §3.5), rendered by wechatpy, with WeChat's limits enforced here."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from wechatpy.replies import ArticlesReply, ImageReply, TextReply, TransferCustomerServiceReply
+
+# WeChat allows one article in reply to a user's message and up to eight for events.
+MAX_ARTICLES_FOR_MESSAGE = 1
+MAX_ARTICLES_FOR_EVENT = 8
+SUCCESS = b"success"
+
+
+def cdata_safe(value: str) -> str:
+    """Split any `]]>` so user-supplied text cannot close the CDATA section wechatpy writes."""
+    return value.replace("]]>", "]]]]><![CDATA[>")
+
+
+class ReplyTooLarge(ValueError):
+    """A reply that WeChat would refuse, caught before it is sent."""
+
+
+@dataclass(frozen=True)
+class Article:
+    title: str
+    description: str = ""
+    url: str = ""
+    image: str = ""
+
+    def as_wechat(self) -> dict[str, str]:
+        return {
+            "title": cdata_safe(self.title),
+            "description": cdata_safe(self.description),
+            "url": cdata_safe(self.url),
+            "image": cdata_safe(self.image),
+        }
+
+    def as_custom_message(self) -> dict[str, str]:
+        return {"title": self.title, "description": self.description, "url": self.url, "picurl": self.image}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a handler answers. `render` turns it into WeChat's XML for one push."""
+
+    kind: str  # text | image | news | transfer_customer_service
+    text: str = ""
+    media_id: str = ""
+    articles: tuple[Article, ...] = field(default_factory=tuple)
+    kf_account: str = ""
+
+    def render(self, to_openid: str, from_account: str, in_reply_to_message: bool, now: int | None = None) -> str:
+        common = {"target": to_openid, "source": from_account, "time": now or int(time.time())}
+        if self.kind == "text":
+            return TextReply(content=cdata_safe(self.text), **common).render()
+        if self.kind == "image":
+            return ImageReply(media_id=cdata_safe(self.media_id), **common).render()
+        if self.kind == "news":
+            limit = MAX_ARTICLES_FOR_MESSAGE if in_reply_to_message else MAX_ARTICLES_FOR_EVENT
+            if not self.articles:
+                raise ReplyTooLarge("a news reply needs at least one article")
+            if len(self.articles) > limit:
+                raise ReplyTooLarge(f"{len(self.articles)} articles; WeChat allows {limit} here")
+            return ArticlesReply(articles=[a.as_wechat() for a in self.articles], **common).render()
+        if self.kind == "transfer_customer_service":
+            reply = TransferCustomerServiceReply(**common)
+            xml = reply.render()
+            if self.kf_account:
+                xml = xml.replace(
+                    "</xml>",
+                    f"<TransInfo><KfAccount><![CDATA[{cdata_safe(self.kf_account)}]]></KfAccount></TransInfo>\n</xml>",
+                )
+            return xml
+        raise ValueError(f"unknown reply kind {self.kind!r}")
+
+
+def text(content: str) -> Reply:
+    return Reply(kind="text", text=content)
+
+
+def image(media_id: str) -> Reply:
+    return Reply(kind="image", media_id=media_id)
+
+
+def news(*articles: Article) -> Reply:
+    return Reply(kind="news", articles=tuple(articles))
+
+
+def transfer_to_customer_service(kf_account: str = "") -> Reply:
+    return Reply(kind="transfer_customer_service", kf_account=kf_account)

@@ -1,0 +1,178 @@
+"""The job queue: RQ on Redis in production, a thread in this process for the demo and tests.
+
+Why RQ: jobs here are a handful of plain functions that call WeChat; RQ runs plain functions by
+dotted path, keeps failed jobs in a registry an operator can inspect and requeue, retries on a
+schedule of intervals, and needs nothing but the Redis we already run. Celery would add a second
+broker configuration and a larger surface for the same work.
+
+Both backends run a job the same way (`run_job`): inside the app, in its own transaction, with the
+same classification of failures:
+  - a transient WeChat error (system busy, network, 5xx) raises, and the job is retried with
+    back-off until the intervals run out;
+  - any other error (45015 window closed, 45047 quota used, bad openid, a bug) is final: it is
+    logged and recorded as failed, and never repeated, because repeating it could not help and
+    some calls (sending a message) must not happen twice.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import queue as queue_lib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "wx_service"
+
+
+class FinalJobFailure(Exception):
+    """Raised by run_job for an error that must not be retried."""
+
+
+class JobQueue(Protocol):
+    def enqueue(self, func_path: str, **kwargs: Any) -> None: ...
+
+
+def _resolve(func_path: str) -> Callable[..., Any]:
+    module_name, _, attr = func_path.rpartition(".")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def is_transient(exc: BaseException) -> bool:
+    return bool(getattr(exc, "transient", False))
+
+
+# The app a worker process runs jobs in; created once per process.
+_worker_app = None
+_worker_app_pid = None
+
+
+def _app_for_jobs():
+    global _worker_app, _worker_app_pid
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return current_app._get_current_object()
+    if _worker_app is None:
+        from wx_service import create_app
+
+        _worker_app = create_app()
+        _worker_app_pid = os.getpid()
+    elif _worker_app_pid != os.getpid():
+        # A forked work-horse: never share the parent's pooled connections.
+        _worker_app.extensions["wx"].db.engine.dispose(close=False)
+        _worker_app_pid = os.getpid()
+    return _worker_app
+
+
+def run_job(func_path: str, kwargs: dict[str, Any]) -> Any:
+    """Run one job in one transaction. Transient errors propagate (retry); others are final."""
+    app = _app_for_jobs()
+    from wx_service.logs import log_context
+
+    with app.app_context(), log_context(job=func_path):
+        db = app.extensions["wx"].db
+        try:
+            with db.unit_of_work():
+                return _resolve(func_path)(**kwargs)
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("job failed on a transient error; it will be retried: %s", exc)
+                raise
+            log.error("job failed for good: %s", exc, exc_info=not hasattr(exc, "errcode"))
+            _mark_final()
+            raise FinalJobFailure(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _mark_final() -> None:
+    """Tell RQ not to retry this job, whatever retries it had left."""
+    try:
+        from rq import get_current_job
+    except ImportError:  # pragma: no cover
+        return
+    job = get_current_job()
+    if job is not None:
+        job.retries_left = 0
+
+
+class RQJobQueue:
+    """Jobs on a real RQ queue; `flask --app wsgi worker` runs them."""
+
+    def __init__(self, redis, retry_intervals: tuple[int, ...]) -> None:
+        from rq import Queue
+
+        self.queue = Queue(QUEUE_NAME, connection=redis)
+        self.retry_intervals = retry_intervals
+
+    def enqueue(self, func_path: str, **kwargs: Any) -> None:
+        from rq import Retry
+
+        retry = Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals)) if self.retry_intervals else None
+        self.queue.enqueue(run_job, func_path, kwargs, retry=retry, description=func_path)
+
+
+class InProcessJobQueue:
+    """A background thread in this process, for the demo and the embedded-default tests.
+
+    Same `run_job`, same retry classification and intervals as RQ; what it lacks is durability
+    (a job queued when the process dies is lost), which is why production refuses it.
+    """
+
+    def __init__(self, app, retry_intervals: tuple[int, ...]) -> None:
+        self.app = app
+        self.retry_intervals = retry_intervals
+        self._jobs: queue_lib.Queue[tuple[float, str, dict[str, Any], int]] = queue_lib.Queue()
+        self._idle = threading.Condition()
+        self._pending = 0
+        self.failed: list[tuple[str, dict[str, Any], str]] = []
+        self.completed: list[str] = []
+        self._thread = threading.Thread(target=self._loop, name="inprocess-jobs", daemon=True)
+        self._thread.start()
+
+    def enqueue(self, func_path: str, **kwargs: Any) -> None:
+        with self._idle:
+            self._pending += 1
+        self._jobs.put((time.monotonic(), func_path, kwargs, 0))
+
+    def _loop(self) -> None:
+        while True:
+            due, func_path, kwargs, attempt = self._jobs.get()
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(min(delay, 0.5))
+                if due - time.monotonic() > 0:
+                    self._jobs.put((due, func_path, kwargs, attempt))
+                    continue
+            finished = True
+            try:
+                with self.app.app_context():
+                    run_job(func_path, kwargs)
+                self.completed.append(func_path)
+            except FinalJobFailure as exc:
+                self.failed.append((func_path, kwargs, str(exc)))
+            except Exception as exc:  # transient
+                if attempt < len(self.retry_intervals):
+                    finished = False
+                    self._jobs.put((time.monotonic() + self.retry_intervals[attempt], func_path, kwargs, attempt + 1))
+                else:
+                    log.error("job gave up after %d retries: %s", attempt, exc)
+                    self.failed.append((func_path, kwargs, str(exc)))
+            if finished:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every queued job (and its retries) is done. For tests and the CLI."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True

@@ -1,0 +1,38 @@
+"""Every Redis key the service uses, built in one place: namespaced by app id, each with a TTL.
+
+Callers pass `RedisKey.name` to Redis and `RedisKey.ttl` as its expiry, so no key is written
+without one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "wx"
+
+
+@dataclass(frozen=True)
+class RedisKey:
+    name: str
+    ttl: int  # seconds
+
+
+def access_token(appid: str, ttl: int) -> RedisKey:
+    return RedisKey(f"{PREFIX}:{appid}:token:access", ttl)
+
+
+def jsapi_ticket(appid: str, ttl: int) -> RedisKey:
+    return RedisKey(f"{PREFIX}:{appid}:token:jsapi_ticket", ttl)
+
+
+def token_lock(appid: str, kind: str) -> RedisKey:
+    """Held while one process refreshes a token; the TTL frees it if that process dies."""
+    return RedisKey(f"{PREFIX}:{appid}:lock:token:{kind}", 15)
+
+
+def push_dedup(appid: str, dedup_key: str, ttl: int) -> RedisKey:
+    return RedisKey(f"{PREFIX}:{appid}:dedup:{dedup_key}", ttl)
+
+
+def push_nonce(appid: str, timestamp: str, nonce: str, ttl: int) -> RedisKey:
+    """Remembers which body a (timestamp, nonce) pair was first seen with, for replay defence."""
+    return RedisKey(f"{PREFIX}:{appid}:nonce:{timestamp}:{nonce}", ttl)

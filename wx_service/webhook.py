@@ -1,0 +1,192 @@
+"""`GET/POST /wechat`: the Official Account's server URL.
+
+verify (timestamp, signature) -> replay guard -> parse (hardened) -> decrypt (msg_signature)
+-> dedup -> route -> handler -> reply (encrypted when the push was) -> commit -> remember reply.
+
+Bad input gets a 4xx naming the problem, is logged, and changes nothing. Everything the handler
+does commits in the same transaction as the record of the push, so a push is handled exactly once
+even if Redis forgets it.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from wx_service.dedup import Claim, NonceGuard, PushDedup
+from wx_service.extensions import services
+from wx_service.logs import bind, log_context, mask_openid
+from wx_service.models import InboundPush
+from wx_service.protocol.crypto import MessageCrypto
+from wx_service.protocol.errors import (
+    BodyTooLarge,
+    InvalidAppId,
+    MalformedXml,
+    ProtocolError,
+    ReplayedRequest,
+    StaleTimestamp,
+)
+from wx_service.protocol.messages import Push, build_push
+from wx_service.protocol.replies import SUCCESS
+from wx_service.protocol.signature import check_msg_signature, check_signature
+from wx_service.protocol.xml import parse_xml
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhook", __name__)
+
+XML_TYPE = "application/xml; charset=utf-8"
+
+
+class WebhookPipeline:
+    """The protocol work of one account's webhook, built once per app."""
+
+    def __init__(self, app) -> None:
+        wx = app.extensions["wx"]
+        s = wx.settings
+        self.settings = s
+        self.crypto = MessageCrypto(s.WECHAT_TOKEN, s.WECHAT_AES_KEY, s.WECHAT_APPID)
+        self.dedup = PushDedup(wx.redis, s.WECHAT_APPID, s.DEDUP_PENDING_TTL, s.DEDUP_TTL)
+        self.nonces = NonceGuard(wx.redis, s.WECHAT_APPID, s.WEBHOOK_MAX_SKEW)
+        from handlers.routes import build_router
+
+        self.router = build_router()
+
+    # -- checks ------------------------------------------------------------------------------
+    def check_query(self, args) -> tuple[str, str]:
+        timestamp = args.get("timestamp", "")
+        nonce = args.get("nonce", "")
+        if not timestamp.isdigit() or not nonce or len(nonce) > 64:
+            raise StaleTimestamp("timestamp and nonce are required")
+        if abs(time.time() - int(timestamp)) > self.settings.WEBHOOK_MAX_SKEW:
+            raise StaleTimestamp(f"timestamp is more than {self.settings.WEBHOOK_MAX_SKEW}s from now")
+        check_signature(self.settings.WECHAT_TOKEN, timestamp, nonce, args.get("signature"))
+        return timestamp, nonce
+
+    def read_body(self) -> bytes:
+        limit = self.settings.WEBHOOK_MAX_BODY
+        if request.content_length is not None and request.content_length > limit:
+            raise BodyTooLarge(f"body over {limit} bytes")
+        body = request.stream.read(limit + 1)
+        if len(body) > limit:
+            raise BodyTooLarge(f"body over {limit} bytes")
+        return body
+
+    def open_push(self, args, body: bytes, timestamp: str, nonce: str) -> tuple[Push, bool]:
+        """The authenticated push and whether it came encrypted."""
+        fields = parse_xml(body)
+        encrypted = args.get("encrypt_type", "raw").lower() == "aes"
+        if encrypted:
+            encrypt = fields.get("Encrypt")
+            if not isinstance(encrypt, str) or not encrypt:
+                raise MalformedXml("encrypt_type=aes but no <Encrypt>")
+            check_msg_signature(self.settings.WECHAT_TOKEN, timestamp, nonce, encrypt, args.get("msg_signature"))
+            # In compatible mode the plaintext copy is unauthenticated: trust only what decrypts.
+            fields = parse_xml(self.crypto.decrypt(encrypt))
+        original_id = self.settings.WECHAT_ORIGINAL_ID
+        if original_id and fields.get("ToUserName") != original_id:
+            raise InvalidAppId("push is addressed to another account")
+        return build_push(fields), encrypted
+
+    # -- handling ------------------------------------------------------------------------------
+    def handle(self, push: Push, encrypted: bool, timestamp: str, nonce: str) -> bytes:
+        """Run the handler once, inside one transaction with the push's record; the response."""
+        db = services().db
+        handler, ctx = self.router.resolve(push)
+        handler_name = f"{handler.__module__}.{handler.__qualname__}" if handler else ""
+        with db.unit_of_work() as session:
+            record = InboundPush(
+                appid=self.settings.WECHAT_APPID, dedup_key=push.dedup_key, openid=push.openid,
+                msg_type=push.msg_type, event=push.event,
+                event_key=str(push.fields.get("EventKey", ""))[:256] if isinstance(push.fields.get("EventKey", ""), str) else "",
+                content=str(push.fields.get("Content", ""))[:2000], handler=handler_name,
+                created_at_wechat=int(push.fields["CreateTime"]),
+            )
+            session.add(record)
+            session.flush()  # the unique key refuses a push already handled, before the handler runs
+            reply = handler(ctx) if handler else None
+            if reply is None:
+                response = SUCCESS
+            else:
+                xml = reply.render(push.openid, push.fields["ToUserName"], push.is_user_message)
+                if encrypted:
+                    xml = self.crypto.encrypted_reply(xml, timestamp, nonce)
+                response = xml.encode("utf-8")
+            record.response = response.decode("utf-8")
+        return response
+
+    def stored_response(self, push: Push) -> bytes | None:
+        db = services().db
+        with db.unit_of_work() as session:
+            found = session.scalar(select(InboundPush.response).where(
+                InboundPush.appid == self.settings.WECHAT_APPID, InboundPush.dedup_key == push.dedup_key))
+        return found.encode("utf-8") if found is not None else None
+
+
+def _pipeline() -> WebhookPipeline:
+    return current_app.extensions["wx_webhook"]
+
+
+def _refuse(exc: ProtocolError) -> Response:
+    log.warning("refused push: %s", exc.detail, extra={"fields": {
+        "code": exc.code, "status": exc.http_status, "remote": request.remote_addr}})
+    return Response(f"{type(exc).__name__}: {exc.detail}\n", status=exc.http_status, mimetype="text/plain")
+
+
+def _respond(body: bytes) -> Response:
+    if body == SUCCESS:
+        return Response(body, mimetype="text/plain")
+    return Response(body, content_type=XML_TYPE)
+
+
+@bp.get("/wechat")
+def verify_url() -> Response:
+    """WeChat's server-URL check: echo `echostr` exactly, only when the signature holds."""
+    pipeline = _pipeline()
+    try:
+        pipeline.check_query(request.args)
+    except ProtocolError as exc:
+        return _refuse(exc)
+    return Response(request.args.get("echostr", ""), mimetype="text/plain")
+
+
+@bp.post("/wechat")
+def receive_push() -> Response:
+    pipeline = _pipeline()
+    with log_context(request_id=request.headers.get("X-Request-Id", "")):
+        try:
+            timestamp, nonce = pipeline.check_query(request.args)
+            body = pipeline.read_body()
+            if pipeline.nonces.is_replay(timestamp, nonce, hashlib.sha256(body).hexdigest()):
+                raise ReplayedRequest("timestamp and nonce were already used with another body")
+            push, encrypted = pipeline.open_push(request.args, body, timestamp, nonce)
+        except ProtocolError as exc:
+            return _refuse(exc)
+
+        bind(msg=push.dedup_key, openid=mask_openid(push.openid), type=push.msg_type, event=push.event)
+        claim: Claim = pipeline.dedup.claim(push.dedup_key)
+        if claim.stored_response is not None:
+            log.info("retry answered from the dedup store")
+            return _respond(claim.stored_response)
+        if claim.in_progress:
+            log.info("retry while the first attempt runs; answered success")
+            return _respond(SUCCESS)
+        assert claim.owner is not None
+        try:
+            response = pipeline.handle(push, encrypted, timestamp, nonce)
+        except IntegrityError:
+            # Redis had forgotten this push, the database had not: answer as before.
+            stored = pipeline.stored_response(push)
+            response = stored if stored is not None else SUCCESS
+            log.info("duplicate push caught by the database key")
+        except Exception:
+            pipeline.dedup.release(push.dedup_key, claim.owner)
+            log.exception("handler failed; dedup key freed so WeChat's retry can run it again")
+            return Response("handler error\n", status=500, mimetype="text/plain")
+        pipeline.dedup.complete(push.dedup_key, response)
+        log.info("push handled")
+        return _respond(response)
