@@ -127,6 +127,48 @@ def register_cli(app: Flask) -> None:
 
         Worker([QUEUE_NAME], connection=wx.redis).work(with_scheduler=True, burst=burst)
 
+    @app.cli.command("serve-demo")
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=5000, show_default=True, type=int)
+    def serve_demo(host: str, port: int) -> None:
+        """Migrate, load demo data, serve, and push the demo menu to the emulator once up."""
+        wx = app.extensions["wx"]
+        if not wx.settings.WECHAT_EMULATOR:
+            raise click.ClickException("serve-demo is for the emulator; use gunicorn in production")
+        upgrade_database(wx.settings.DATABASE_URL)
+        from wx_service.demo_data import load_demo_data
+
+        with wx.db.unit_of_work():
+            click.echo(load_demo_data())
+
+        def push_menu_when_up() -> None:
+            import time
+
+            import requests
+
+            from wx_service.extensions import wechat_client
+
+            for _ in range(100):
+                try:
+                    requests.get(f"http://{host}:{port}/healthz", timeout=1)
+                    break
+                except requests.RequestException:
+                    time.sleep(0.1)
+            menu = json.loads((REPO_ROOT / "config" / "menu.json").read_text(encoding="utf-8"))
+            with app.app_context():
+                try:
+                    wechat_client().menu.create(menu)
+                except Exception as exc:  # the demo still runs; the page says no menu was pushed
+                    log.warning("could not push the demo menu (is WECHAT_API_BASE the emulator?): %s", exc)
+            click.echo(f"\n  Shopper page:  http://{host}:{port}/_emulator/\n  Webhook:       http://{host}:{port}/wechat\n")
+
+        import threading
+
+        threading.Thread(target=push_menu_when_up, daemon=True).start()
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+
     @app.cli.command("routes-table")
     def routes_table() -> None:
         """Print which handler answers which push."""

@@ -7,6 +7,7 @@ is registered with `after_commit` and runs once the transaction is durable.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
@@ -64,6 +65,7 @@ class Database:
         self.engine: Engine | None = None
         self._factory: sessionmaker | None = None
         self.session: scoped_session | None = None  # type: ignore[type-arg]
+        self._pid = os.getpid()
 
     def init(self, url: str) -> None:
         kwargs: dict = {"future": True}
@@ -75,6 +77,7 @@ class Database:
         else:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
         self.engine = create_engine(url, **kwargs)
+        self._pid = os.getpid()
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._factory = sessionmaker(bind=self.engine, expire_on_commit=False)
@@ -92,10 +95,17 @@ class Database:
         assert self.session is not None
         self.session().info.setdefault(_AFTER_COMMIT, []).append(action)
 
+    def after_fork(self) -> None:
+        """In a forked process (an RQ work-horse), never reuse the parent's pooled connections."""
+        if self.engine is not None and os.getpid() != self._pid:
+            self.engine.dispose(close=False)
+            self._pid = os.getpid()
+
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """One transaction: commit on success, roll back on any exception, always release."""
         assert self.session is not None
+        self.after_fork()
         session = self.session()
         try:
             yield session

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import queue as queue_lib
 import threading
 import time
@@ -46,13 +45,12 @@ def is_transient(exc: BaseException) -> bool:
     return bool(getattr(exc, "transient", False))
 
 
-# The app a worker process runs jobs in; created once per process.
+# The app a worker process runs jobs in, when the job is not started inside one.
 _worker_app = None
-_worker_app_pid = None
 
 
 def _app_for_jobs():
-    global _worker_app, _worker_app_pid
+    global _worker_app
     from flask import current_app, has_app_context
 
     if has_app_context():
@@ -61,11 +59,6 @@ def _app_for_jobs():
         from wx_service import create_app
 
         _worker_app = create_app()
-        _worker_app_pid = os.getpid()
-    elif _worker_app_pid != os.getpid():
-        # A forked work-horse: never share the parent's pooled connections.
-        _worker_app.extensions["wx"].db.engine.dispose(close=False)
-        _worker_app_pid = os.getpid()
     return _worker_app
 
 
