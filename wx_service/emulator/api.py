@@ -5,6 +5,7 @@ faults (an errcode, or a delay), then checks the access token as WeChat does.
 """
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
@@ -33,6 +34,17 @@ def _json_body() -> dict | None:
     return value if isinstance(value, dict) else None
 
 
+def wechat_api(api: str, needs_token: bool = True):
+    """Wrap a view so that injected faults and the token check run first, as WeChat's would."""
+    def wrap(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            refused = _gate(api, needs_token)
+            return refused if refused is not None else view(*args, **kwargs)
+        return wrapped
+    return wrap
+
+
 def _gate(api: str, needs_token: bool = True) -> Response | None:
     """Faults first (as a flaky WeChat would answer), then the token check."""
     state = _state()
@@ -51,10 +63,8 @@ def _gate(api: str, needs_token: bool = True) -> Response | None:
 
 
 @bp.get("/cgi-bin/token")
+@wechat_api("token", needs_token=False)
 def token():
-    refused = _gate("token", needs_token=False)
-    if refused:
-        return refused
     state = _state()
     if request.args.get("grant_type") != "client_credential":
         return _error(40002)
@@ -67,10 +77,8 @@ def token():
 
 
 @bp.post("/cgi-bin/stable_token")
+@wechat_api("stable_token", needs_token=False)
 def stable_token():
-    refused = _gate("stable_token", needs_token=False)
-    if refused:
-        return refused
     state = _state()
     body = _json_body()
     if body is None:
@@ -86,18 +94,14 @@ def stable_token():
 
 
 @bp.get("/cgi-bin/ticket/getticket")
+@wechat_api("ticket/getticket")
 def get_ticket():
-    refused = _gate("ticket/getticket")
-    if refused:
-        return refused
     return jsonify(errcode=0, errmsg="ok", ticket=secrets.token_urlsafe(64), expires_in=7200)
 
 
 @bp.post("/cgi-bin/message/custom/send")
+@wechat_api("message/custom/send")
 def custom_send():
-    refused = _gate("message/custom/send")
-    if refused:
-        return refused
     state = _state()
     body = _json_body()
     if body is None or not body.get("touser") or not body.get("msgtype"):
@@ -120,10 +124,8 @@ def custom_send():
 
 
 @bp.post("/cgi-bin/menu/create")
+@wechat_api("menu/create")
 def menu_create():
-    refused = _gate("menu/create")
-    if refused:
-        return refused
     body = _json_body()
     if body is None or not isinstance(body.get("button"), list):
         return _error(47001)
@@ -134,10 +136,8 @@ def menu_create():
 
 
 @bp.get("/cgi-bin/menu/get")
+@wechat_api("menu/get")
 def menu_get():
-    refused = _gate("menu/get")
-    if refused:
-        return refused
     menu = _state().menu
     if menu is None:
         return _error(46003, "menu no exist")
@@ -145,10 +145,8 @@ def menu_get():
 
 
 @bp.post("/cgi-bin/qrcode/create")
+@wechat_api("qrcode/create")
 def qrcode_create():
-    refused = _gate("qrcode/create")
-    if refused:
-        return refused
     state = _state()
     body = _json_body() or {}
     action = body.get("action_name")
@@ -189,10 +187,8 @@ def showqrcode():
 
 
 @bp.get("/cgi-bin/user/info")
+@wechat_api("user/info")
 def user_info():
-    refused = _gate("user/info")
-    if refused:
-        return refused
     shopper = _state().shoppers.get(request.args.get("openid", ""))
     if shopper is None:
         return _error(40003)
