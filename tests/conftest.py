@@ -113,8 +113,11 @@ def clean_state(request):
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
     wx.redis.flushdb()
-    application.extensions["wx_emulator"].reset()
-    application.extensions["wx_emulator"].push_mode = "safe"
+    emulator = application.extensions["wx_emulator"]
+    emulator.reset()
+    emulator.push_mode = "safe"
+    emulator.push_url = None  # the next request through the live server sets it back to /wechat
+    emulator.clock_offset = 0.0
     queue = wx.queue
     if hasattr(queue, "failed"):
         queue.failed.clear()

@@ -47,6 +47,23 @@ def _validate_menu(menu: dict) -> None:
                 raise click.ClickException(f"{child.get('name')}: a view button needs a url")
 
 
+def register_demo_qr_codes() -> None:
+    """Create the demo store's counter codes on (emulated) WeChat, as `qrcode create` would."""
+    from sqlalchemy import select
+
+    from marketing import service as marketing
+    from marketing.models import QrCode
+    from wx_service.extensions import db, wechat_client
+
+    with db.unit_of_work():
+        codes = [(c.scene, c.name, c.follow_up_text) for c in db.session.scalars(select(QrCode))]
+    for scene, name, follow_up in codes:
+        result = wechat_client().qrcode.create(
+            {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}})
+        with db.unit_of_work():
+            marketing.save_qr_code(scene, name, True, result["ticket"], result["url"], None, follow_up)
+
+
 def register_cli(app: Flask) -> None:
     @app.cli.command("db-upgrade")
     def db_upgrade() -> None:
@@ -158,8 +175,9 @@ def register_cli(app: Flask) -> None:
             with app.app_context():
                 try:
                     wechat_client().menu.create(menu)
+                    register_demo_qr_codes()
                 except Exception as exc:  # the demo still runs; the page says no menu was pushed
-                    log.warning("could not push the demo menu (is WECHAT_API_BASE the emulator?): %s", exc)
+                    log.warning("could not set up the emulator (is WECHAT_API_BASE the emulator?): %s", exc)
             click.echo(f"\n  Shopper page:  http://{host}:{port}/_emulator/\n  Webhook:       http://{host}:{port}/wechat\n")
 
         import threading
