@@ -5,7 +5,6 @@ Only jobs call it (the webhook never waits on WeChat). Errors come out as WeChat
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 
@@ -13,6 +12,7 @@ import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
+from wx_service.protocol.signature import jsapi_signature
 from wx_service.token_store import SharedCredential, access_token_credential, jsapi_ticket_credential
 
 log = logging.getLogger(__name__)
@@ -101,9 +101,8 @@ class StoreWeChatClient(WeChatClient):
         """wx.config parameters for a page URL (reference §4.4), signed server-side."""
         timestamp = timestamp or int(time.time())
         ticket = self.jsapi_tickets.get()
-        string1 = f"jsapi_ticket={ticket}&noncestr={noncestr}&timestamp={timestamp}&url={url.split('#')[0]}"
         return {"appId": self.appid, "timestamp": timestamp, "nonceStr": noncestr,
-                "signature": hashlib.sha1(string1.encode()).hexdigest()}
+                "signature": jsapi_signature(ticket, noncestr, timestamp, url)}
 
 
 def _as_api_error(exc: WeChatClientException) -> WeChatApiError:

@@ -39,6 +39,12 @@ class IllegalBuffer(ProtocolError):
     code = -40008
 
 
+class DecodeBase64Error(DecryptError):
+    """Encrypt is not base64 (WXBizMsgCrypt -40010); still a DecryptError for callers."""
+
+    code = -40010
+
+
 class StaleTimestamp(ProtocolError):
     http_status = 403
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,9 @@ from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage
 from wx_service.protocol.errors import MalformedXml
 
 REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+EVENT_DISCRIMINATORS = ("MsgID", "CardId", "UserCardCode", "OrderId")
+_MSG_ID = re.compile(r"[0-9]{1,20}")  # a 64-bit integer (reference §3.1)
+_CREATE_TIME = re.compile(r"[0-9]{1,12}")  # Unix seconds, ASCII digits only: int() must accept it
 
 
 @dataclass(frozen=True)
@@ -40,18 +44,38 @@ class Push:
 
 
 def dedup_key_for(fields: dict[str, Any]) -> str:
-    """MsgId for messages; FromUserName+CreateTime+Event+EventKey for events (reference §3.6)."""
-    msg_id = fields.get("MsgId") or fields.get("MsgID")
-    if msg_id and fields.get("MsgType", "").lower() != "event":
-        return f"msg:{msg_id}"
+    """MsgId for messages; FromUserName+CreateTime+Event+EventKey for events (reference §3.6).
+
+    A retry is the same push again, so any field of it can join the key without breaking dedup;
+    the fields in EVENT_DISCRIMINATORS are added (when present) because without them two different
+    events of one user in one second would collide and the second be dropped as a "retry": two
+    cards claimed at once (user_get_card, CardId/UserCardCode), two template sends finishing
+    together (TEMPLATESENDJOBFINISH, MsgID).
+    """
+    msg_id = _scalar(fields.get("MsgId")) or _scalar(fields.get("MsgID"))
+    if msg_id and _scalar(fields.get("MsgType")).lower() != "event":
+        if _MSG_ID.fullmatch(msg_id):
+            return f"msg:{msg_id}"
+        return "msg:h:" + hashlib.sha1(msg_id.encode()).hexdigest()  # keep the key short and bounded
     parts = [
-        fields.get("FromUserName", ""),
-        str(fields.get("CreateTime", "")),
-        fields.get("Event", ""),
-        fields.get("EventKey", "") if isinstance(fields.get("EventKey"), str) else "",
+        _scalar(fields.get("FromUserName")),
+        _scalar(fields.get("CreateTime")),
+        _scalar(fields.get("Event")),
+        _scalar(fields.get("EventKey")),
     ]
+    parts += [f"{name}={fields[name]}" for name in EVENT_DISCRIMINATORS if _scalar(fields.get(name))]
     digest = hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
     return f"evt:{digest}"
+
+
+def _scalar(value: Any) -> str:
+    """A field as text: strings as they are, integers (a JSON push's CreateTime) in decimal, and
+    nested elements as nothing."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""
 
 
 def build_push(fields: dict[str, Any]) -> Push:
@@ -59,7 +83,7 @@ def build_push(fields: dict[str, Any]) -> Push:
     for name in REQUIRED:
         if not isinstance(fields.get(name), str) or not fields[name]:
             raise MalformedXml(f"missing or malformed {name}")
-    if not fields["CreateTime"].isdigit():
+    if not _CREATE_TIME.fullmatch(fields["CreateTime"]):
         raise MalformedXml("CreateTime must be an integer")
     message_type = fields["MsgType"].lower()
     data = dict(fields)

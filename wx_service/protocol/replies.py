@@ -1,6 +1,7 @@
 """Passive replies (reference §3.5), rendered by wechatpy, with WeChat's limits enforced here."""
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -12,9 +13,14 @@ MAX_ARTICLES_FOR_EVENT = 8
 SUCCESS = b"success"
 
 
+# Characters XML 1.0 forbids even inside CDATA; one of them would make WeChat refuse the whole reply.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def cdata_safe(value: str) -> str:
-    """Split any `]]>` so user-supplied text cannot close the CDATA section wechatpy writes."""
-    return value.replace("]]>", "]]]]><![CDATA[>")
+    """Split any `]]>` so user-supplied text cannot close the CDATA section wechatpy writes, and
+    drop the characters XML cannot carry at all."""
+    return _XML_ILLEGAL.sub("", value).replace("]]>", "]]]]><![CDATA[>")
 
 
 class ReplyTooLarge(ValueError):
@@ -51,7 +57,9 @@ class Reply:
     kf_account: str = ""
 
     def render(self, to_openid: str, from_account: str, in_reply_to_message: bool, now: int | None = None) -> str:
-        common = {"target": to_openid, "source": from_account, "time": now or int(time.time())}
+        # The ids come from the push; in plaintext mode its body is not signed (reference §11.2).
+        common = {"target": cdata_safe(to_openid), "source": cdata_safe(from_account),
+                  "time": int(time.time()) if now is None else now}
         if self.kind == "text":
             return TextReply(content=cdata_safe(self.text), **common).render()
         if self.kind == "image":
@@ -64,13 +72,12 @@ class Reply:
                 raise ReplyTooLarge(f"{len(self.articles)} articles; WeChat allows {limit} here")
             return ArticlesReply(articles=[a.as_wechat() for a in self.articles], **common).render()
         if self.kind == "transfer_customer_service":
-            reply = TransferCustomerServiceReply(**common)
-            xml = reply.render()
+            xml = TransferCustomerServiceReply(**common).render()
             if self.kf_account:
-                xml = xml.replace(
-                    "</xml>",
-                    f"<TransInfo><KfAccount><![CDATA[{cdata_safe(self.kf_account)}]]></KfAccount></TransInfo>\n</xml>",
-                )
+                # Before the closing tag of the document, not any "</xml>" inside a CDATA value.
+                head, _, tail = xml.rpartition("</xml>")
+                trans_info = f"<TransInfo><KfAccount><![CDATA[{cdata_safe(self.kf_account)}]]></KfAccount></TransInfo>"
+                xml = f"{head}{trans_info}\n</xml>{tail}"
             return xml
         raise ValueError(f"unknown reply kind {self.kind!r}")
 

@@ -1,18 +1,26 @@
-"""The sorted-SHA1 signatures WeChat puts on every push (reference §1 and §2.4)."""
+"""The sorted-SHA1 signatures WeChat uses (reference §1, §2.4 and §4.4)."""
 from __future__ import annotations
 
+import hashlib
 import hmac
-
-from wechatpy.utils import WeChatSigner
 
 from wx_service.protocol.errors import InvalidSignature
 
 
+def _as_bytes(part: str | bytes | int) -> bytes:
+    if isinstance(part, bytes):
+        return part
+    return str(part).encode("utf-8")
+
+
 def sign(*parts: str) -> str:
-    """SHA-1 of the parts sorted in byte order and joined: `signature` and `msg_signature`."""
-    signer = WeChatSigner()
-    signer.add_data(*parts)
-    return signer.signature
+    """SHA-1 of the parts sorted in byte order and joined: `signature` and `msg_signature`.
+
+    Written out rather than borrowed from wechatpy's WeChatSigner, which turns any falsy value
+    (an int 0, say) into an empty string before signing.
+    """
+    data = sorted(_as_bytes(part) for part in parts)
+    return hashlib.sha1(b"".join(data)).hexdigest()
 
 
 def _matches(expected: str, given: str | None) -> bool:
@@ -30,3 +38,14 @@ def check_msg_signature(token: str, timestamp: str, nonce: str, encrypt: str, ms
     """The safe-mode signature, which also covers the Encrypt string."""
     if not _matches(sign(token, timestamp, nonce, encrypt), msg_signature):
         raise InvalidSignature("msg_signature does not match")
+
+
+def jsapi_string1(ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
+    """The JS-SDK string to sign: keys in ASCII order, raw values, the URL without its #fragment."""
+    page = url.split("#", 1)[0]
+    return f"jsapi_ticket={ticket}&noncestr={noncestr}&timestamp={timestamp}&url={page}"
+
+
+def jsapi_signature(ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
+    """The `wx.config` signature: hex SHA-1 of `jsapi_string1` (reference §4.4, V-JSSDK-1)."""
+    return hashlib.sha1(jsapi_string1(ticket, noncestr, timestamp, url).encode("utf-8")).hexdigest()
