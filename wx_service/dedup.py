@@ -4,6 +4,10 @@ A key per push moves through two states: `pending:<owner>` while the first attem
 `done:<response bytes>` for as long as WeChat may retry. A retry that finds `pending` gets
 `success` (WeChat then stops retrying and we answer later if needed); one that finds `done` gets
 the very same bytes. A failed attempt deletes its own pending mark so the next retry runs again.
+
+A retry told `success` also leaves a `superseded` mark: WeChat gave up on the first attempt, so the
+reply that attempt produces never reaches the shopper and must go by the customer-service API.
+Claiming and completing are atomic (Lua), so the mark is never set after the completer looked.
 """
 from __future__ import annotations
 
@@ -16,9 +20,31 @@ from wx_service import redis_keys
 
 _DELETE_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('del', KEYS[2])
   return redis.call('del', KEYS[1])
 end
 return 0
+"""
+
+# KEYS: dedup key, superseded mark; ARGV: owner, ttl. Returns {1} when claimed, else {0, value}.
+_CLAIM = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return {1}
+end
+local current = redis.call('get', KEYS[1])
+if not current then
+  return {0}
+end
+if string.sub(current, 1, 8) == 'pending:' then
+  redis.call('set', KEYS[2], '1', 'EX', ARGV[2])
+end
+return {0, current}
+"""
+
+# KEYS: dedup key, superseded mark; ARGV: done value, ttl. Returns 1 if a retry was told success.
+_COMPLETE = """
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return redis.call('del', KEYS[2])
 """
 
 PENDING = b"pending:"
@@ -41,30 +67,34 @@ class PushDedup:
         self.pending_ttl = pending_ttl
         self.done_ttl = done_ttl
         self._release = redis.register_script(_DELETE_IF_OWNER)
+        self._claim = redis.register_script(_CLAIM)
+        self._complete = redis.register_script(_COMPLETE)
 
     def _key(self, dedup_key: str, ttl: int) -> redis_keys.RedisKey:
         return redis_keys.push_dedup(self.appid, dedup_key, ttl)
 
+    def _superseded(self, dedup_key: str) -> str:
+        return redis_keys.push_dedup(self.appid, dedup_key + ":superseded", self.pending_ttl).name
+
     def claim(self, dedup_key: str) -> Claim:
         key = self._key(dedup_key, self.pending_ttl)
-        for _ in range(2):
-            owner = PENDING + secrets.token_hex(8).encode()
-            if self.redis.set(key.name, owner, nx=True, ex=key.ttl):
-                return Claim(owner=owner)
-            current = self.redis.get(key.name)
-            if current is None:
-                continue  # expired between SET and GET; try once more
-            if current.startswith(PENDING):
-                return Claim(in_progress=True)
-            return Claim(stored_response=current[len(DONE):])
-        return Claim(in_progress=True)
+        owner = PENDING + secrets.token_hex(8).encode()
+        result = self._claim(keys=[key.name, self._superseded(dedup_key)], args=[owner, key.ttl])
+        if result[0] == 1:
+            return Claim(owner=owner)
+        current = result[1] if len(result) > 1 else None
+        if current is None or current.startswith(PENDING):
+            return Claim(in_progress=True)
+        return Claim(stored_response=current[len(DONE):])
 
-    def complete(self, dedup_key: str, response: bytes) -> None:
+    def complete(self, dedup_key: str, response: bytes) -> bool:
+        """Store the response for retries; True if a retry was told `success` meanwhile (so this
+        response never reached WeChat)."""
         key = self._key(dedup_key, self.done_ttl)
-        self.redis.set(key.name, DONE + response, ex=key.ttl)
+        return bool(self._complete(keys=[key.name, self._superseded(dedup_key)], args=[DONE + response, key.ttl]))
 
     def release(self, dedup_key: str, owner: bytes) -> None:
-        self._release(keys=[self._key(dedup_key, 0).name], args=[owner])
+        self._release(keys=[self._key(dedup_key, 0).name, self._superseded(dedup_key)], args=[owner])
 
 
 class NonceGuard:

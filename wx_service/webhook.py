@@ -31,7 +31,7 @@ from wx_service.protocol.errors import (
     StaleTimestamp,
 )
 from wx_service.protocol.messages import Push, build_push
-from wx_service.protocol.replies import SUCCESS
+from wx_service.protocol.replies import SUCCESS, Reply
 from wx_service.protocol.signature import check_msg_signature, check_signature
 from wx_service.protocol.xml import parse_xml
 
@@ -93,8 +93,9 @@ class WebhookPipeline:
         return build_push(fields), encrypted
 
     # -- handling ------------------------------------------------------------------------------
-    def handle(self, push: Push, encrypted: bool, timestamp: str, nonce: str) -> bytes:
-        """Run the handler once, inside one transaction with the push's record; the response."""
+    def handle(self, push: Push, encrypted: bool, timestamp: str, nonce: str) -> tuple[bytes, Reply | None]:
+        """Run the handler once, inside one transaction with the push's record; the response
+        bytes and the handler's reply."""
         db = services().db
         handler, ctx = self.router.resolve(push)
         handler_name = f"{handler.__module__}.{handler.__qualname__}" if handler else ""
@@ -117,7 +118,27 @@ class WebhookPipeline:
                     xml = self.crypto.encrypted_reply(xml, timestamp, nonce)
                 response = xml.encode("utf-8")
             record.response = response.decode("utf-8")
-        return response
+        return response, reply
+
+    def answer_late(self, push: Push, reply: Reply) -> None:
+        """WeChat gave up on the attempt that produced `reply` (its retry was told `success`), so
+        the shopper never saw it: send it through the customer-service API (reference §3.6)."""
+        queue = services().queue
+        try:
+            if reply.kind == "text":
+                queue.enqueue("wx_service.jobs.send_text", openid=push.openid, text=reply.text)
+            elif reply.kind == "news" and reply.articles:
+                # A customer-service news message carries one article (reference §3.5).
+                first = reply.articles[0]
+                queue.enqueue("wx_service.jobs.send_news", openid=push.openid, title=first.title,
+                              description=first.description, url=first.url, picurl=first.image)
+            else:
+                log.warning("a late %s reply has no customer-service form; not sent", reply.kind)
+                return
+        except Exception:
+            log.exception("could not queue the late reply")
+            return
+        log.info("reply came after WeChat gave up; sending it as a customer-service message")
 
     def stored_response(self, push: Push) -> bytes | None:
         db = services().db
@@ -167,7 +188,7 @@ def receive_push() -> Response:
         except ProtocolError as exc:
             return _refuse(exc)
 
-        bind(msg=push.dedup_key, openid=mask_openid(push.openid), type=push.msg_type, event=push.event)
+        bind(msg_id=push.dedup_key, openid=mask_openid(push.openid), type=push.msg_type, event=push.event)
         claim: Claim = pipeline.dedup.claim(push.dedup_key)
         if claim.stored_response is not None:
             log.info("retry answered from the dedup store")
@@ -176,17 +197,22 @@ def receive_push() -> Response:
             log.info("retry while the first attempt runs; answered success")
             return _respond(SUCCESS)
         assert claim.owner is not None
+        reply: Reply | None = None
         try:
-            response = pipeline.handle(push, encrypted, timestamp, nonce)
-        except IntegrityError:
-            # Redis had forgotten this push, the database had not: answer as before.
-            stored = pipeline.stored_response(push)
-            response = stored if stored is not None else SUCCESS
-            log.info("duplicate push caught by the database key")
+            try:
+                response, reply = pipeline.handle(push, encrypted, timestamp, nonce)
+            except IntegrityError:
+                stored = pipeline.stored_response(push)
+                if stored is None:
+                    raise  # not this push's key: some other constraint the handler ran into
+                # Redis had forgotten this push, the database had not: answer as before.
+                response = stored
+                log.info("duplicate push caught by the database key")
         except Exception:
             pipeline.dedup.release(push.dedup_key, claim.owner)
             log.exception("handler failed; dedup key freed so WeChat's retry can run it again")
             return Response("handler error\n", status=500, mimetype="text/plain")
-        pipeline.dedup.complete(push.dedup_key, response)
+        if pipeline.dedup.complete(push.dedup_key, response) and reply is not None:
+            pipeline.answer_late(push, reply)
         log.info("push handled")
         return _respond(response)

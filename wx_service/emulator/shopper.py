@@ -50,7 +50,9 @@ def sign_and_wrap(state: EmulatorState, plain_xml: str, mode: str, timestamp: st
     encrypt = crypto.encrypt(plain_xml)
     query.update(encrypt_type="aes", msg_signature=sign(state.token, timestamp, nonce, encrypt))
     if mode == "compatible":
-        body = plain_xml.replace("</xml>", f"<Encrypt>{_cdata(encrypt)}</Encrypt>\n</xml>")
+        # Before the root's closing tag only: a shopper may type "</xml>" inside a CDATA value.
+        head, closing, tail = plain_xml.rpartition("</xml>")
+        body = f"{head}<Encrypt>{_cdata(encrypt)}</Encrypt>\n</xml>{tail}" if closing else plain_xml
     else:
         body = f"<xml>\n<ToUserName>{_cdata(state.original_id)}</ToUserName>\n<Encrypt>{_cdata(encrypt)}</Encrypt>\n</xml>"
     return query, body.encode("utf-8")
