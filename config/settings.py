@@ -56,6 +56,9 @@ class Settings:
     # "rq" (a real RQ queue on REDIS_URL) or "inprocess" (a thread in this process; demo/tests).
     JOB_QUEUE: str = ""
     WECHAT_EMULATOR: bool = False
+    # Refuse unencrypted pushes. Turn on when the account runs in safe mode: a plaintext push is
+    # signed only over token/timestamp/nonce, so a captured query string could carry any body.
+    WECHAT_REQUIRE_ENCRYPTION: bool = False
     # How far a push's timestamp may be from now, in seconds.
     WEBHOOK_MAX_SKEW: int = 300
     # Largest webhook body accepted, in bytes. WeChat's pushes are a few KB.

@@ -55,8 +55,13 @@ def base_url(live_port: int) -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(base_url: str):
-    return load_settings(_test_env(), WECHAT_API_BASE=f"{base_url}/_emulator")
+def settings(base_url: str, tmp_path_factory):
+    overrides: dict = {"WECHAT_API_BASE": f"{base_url}/_emulator"}
+    if not REAL_DB:
+        # A file, not :memory:, so that each thread (webhook, jobs) has its own connection and
+        # transactions stay apart as they do on Postgres.
+        overrides["DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    return load_settings(_test_env(), **overrides)
 
 
 @pytest.fixture(scope="session")
@@ -66,21 +71,7 @@ def app(settings, live_port: int):
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    if settings.DATABASE_URL in ("sqlite://", "sqlite:///:memory:"):
-        # The in-memory database lives in the app's single pooled connection: migrate through it.
-        from alembic import command
-        from alembic.config import Config
-
-        from wx_service.cli import REPO_ROOT
-
-        cfg = Config(str(REPO_ROOT / "alembic.ini"))
-        cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
-        cfg.attributes["configure_logging"] = False
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-    else:
-        upgrade_database(settings.DATABASE_URL)
+    upgrade_database(settings.DATABASE_URL)
     server = make_server("127.0.0.1", live_port, application, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -24,6 +24,7 @@ from wx_service.models import InboundPush
 from wx_service.protocol.crypto import MessageCrypto
 from wx_service.protocol.errors import (
     BodyTooLarge,
+    EncryptionRequired,
     InvalidAppId,
     MalformedXml,
     ProtocolError,
@@ -80,6 +81,8 @@ class WebhookPipeline:
         """The authenticated push and whether it came encrypted."""
         fields = parse_xml(body)
         encrypted = args.get("encrypt_type", "raw").lower() == "aes"
+        if not encrypted and self.settings.WECHAT_REQUIRE_ENCRYPTION:
+            raise EncryptionRequired("this account accepts only encrypted (safe or compatible mode) pushes")
         if encrypted:
             encrypt = fields.get("Encrypt")
             if not isinstance(encrypt, str) or not encrypt:

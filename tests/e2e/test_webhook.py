@@ -492,6 +492,17 @@ def test_push_addressed_to_another_account_is_refused(base_url, emulator, wx):
     assert count(wx, InboundPush) == 0
 
 
+@pytest.mark.parametrize("mode, accepted", [("plaintext", False), ("compatible", True), ("safe", True)])
+def test_an_account_that_requires_encryption_refuses_plaintext_pushes(base_url, emulator, wx, pipeline,
+                                                                      monkeypatch, mode, accepted):
+    import dataclasses
+
+    monkeypatch.setattr(pipeline, "settings", dataclasses.replace(pipeline.settings, WECHAT_REQUIRE_ENCRYPTION=True))
+    _, _, r = push(base_url, emulator, text_fields(emulator, new_openid(), "你好"), mode)
+    assert r.status_code == (200 if accepted else 403)
+    assert count(wx, InboundPush) == (1 if accepted else 0)
+
+
 @pytest.mark.parametrize("mode", ["compatible", "safe"])
 def test_aes_push_without_encrypt_is_refused(base_url, emulator, wx, mode):
     plain = build_push_xml(text_fields(emulator, new_openid(), "你好"))

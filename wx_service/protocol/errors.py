@@ -55,3 +55,7 @@ class ReplayedRequest(ProtocolError):
 
 class BodyTooLarge(ProtocolError):
     http_status = 413
+
+
+class EncryptionRequired(ProtocolError):
+    http_status = 403
