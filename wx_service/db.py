@@ -75,7 +75,9 @@ class Database:
                 # One shared in-memory database for every thread of the process.
                 kwargs["poolclass"] = StaticPool
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+            # No pre-ping: it costs a round trip per request. After a database restart one request
+            # per pooled connection fails with a 500, which WeChat retries (the dedup key is freed).
+            kwargs.update(pool_pre_ping=False, pool_recycle=1800, pool_size=5, max_overflow=10)
         self.engine = create_engine(url, **kwargs)
         self._pid = os.getpid()
         if url.startswith("sqlite"):

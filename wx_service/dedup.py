@@ -26,8 +26,15 @@ end
 return 0
 """
 
-# KEYS: dedup key, superseded mark; ARGV: owner, ttl. Returns {1} when claimed, else {0, value}.
+# KEYS: dedup key, superseded mark, nonce key; ARGV: owner, ttl, body digest, nonce ttl.
+# Returns {-1} for a replay (the nonce came with another body), {1} when claimed, else {0, value}.
+# One round trip does the replay guard and the claim: this runs on every push.
 _CLAIM = """
+if not redis.call('set', KEYS[3], ARGV[3], 'NX', 'EX', ARGV[4]) then
+  if redis.call('get', KEYS[3]) ~= ARGV[3] then
+    return {-1}
+  end
+end
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   return {1}
 end
@@ -55,6 +62,7 @@ DONE = b"done:"
 class Claim:
     """The outcome of trying to claim a push: ours to run, or an answer for a retry."""
 
+    replay: bool = False  # the (timestamp, nonce) pair came before with another body
     owner: bytes | None = None  # set when this attempt runs the handler
     in_progress: bool = False  # another attempt is running it
     stored_response: bytes | None = None  # it was handled; answer with these bytes
@@ -76,10 +84,15 @@ class PushDedup:
     def _superseded(self, dedup_key: str) -> str:
         return redis_keys.push_dedup(self.appid, dedup_key + ":superseded", self.pending_ttl).name
 
-    def claim(self, dedup_key: str) -> Claim:
+    def claim(self, dedup_key: str, nonce: "NonceGuard", timestamp: str, nonce_value: str, body_digest: str) -> Claim:
+        """Check the nonce against replay and claim the push, in one round trip."""
         key = self._key(dedup_key, self.pending_ttl)
+        nonce_key = nonce.key(timestamp, nonce_value)
         owner = PENDING + secrets.token_hex(8).encode()
-        result = self._claim(keys=[key.name, self._superseded(dedup_key)], args=[owner, key.ttl])
+        result = self._claim(keys=[key.name, self._superseded(dedup_key), nonce_key.name],
+                             args=[owner, key.ttl, body_digest, nonce_key.ttl])
+        if result[0] == -1:
+            return Claim(replay=True)
         if result[0] == 1:
             return Claim(owner=owner)
         current = result[1] if len(result) > 1 else None
@@ -99,15 +112,22 @@ class PushDedup:
 
 class NonceGuard:
     """Remembers the body first seen with a (timestamp, nonce) pair. WeChat's retries resend the
-    same body with the same pair; a different body under a pair already used is a replay."""
+    same body with the same pair; a different body under a pair already used is a replay.
+
+    For pushes that parse, the check is part of PushDedup.claim (one Redis call); a body refused
+    before it could be claimed is still remembered here, so its query cannot be reused."""
 
     def __init__(self, redis: redis_lib.Redis, appid: str, window: int) -> None:
         self.redis = redis
         self.appid = appid
         self.window = window
 
+    def key(self, timestamp: str, nonce: str) -> redis_keys.RedisKey:
+        return redis_keys.push_nonce(self.appid, timestamp, nonce, self.window * 2)
+
     def is_replay(self, timestamp: str, nonce: str, body_digest: str) -> bool:
-        key = redis_keys.push_nonce(self.appid, timestamp, nonce, self.window * 2)
+        """Remember the pair with this body; True if it was seen with another body."""
+        key = self.key(timestamp, nonce)
         if self.redis.set(key.name, body_digest, nx=True, ex=key.ttl):
             return False
         seen = self.redis.get(key.name)

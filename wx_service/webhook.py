@@ -14,9 +14,10 @@ import logging
 import time
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from wx_service.db import utcnow
 from wx_service.dedup import Claim, NonceGuard, PushDedup
 from wx_service.extensions import services
 from wx_service.logs import bind, log_context, mask_openid
@@ -97,21 +98,15 @@ class WebhookPipeline:
 
     # -- handling ------------------------------------------------------------------------------
     def handle(self, push: Push, encrypted: bool, timestamp: str, nonce: str) -> tuple[bytes, Reply | None]:
-        """Run the handler once, inside one transaction with the push's record; the response
-        bytes and the handler's reply."""
+        """Run the handler and record the push with its response, in one transaction.
+
+        The record is one INSERT after the handler: if the push was already handled (Redis forgot
+        it, the database did not), the unique key fails the INSERT and the whole transaction,
+        handler's writes and after-commit jobs included, rolls back. Handlers act only through the
+        database and after-commit jobs, so a rolled-back run leaves no trace."""
         db = services().db
         handler, ctx = self.router.resolve(push)
-        handler_name = f"{handler.__module__}.{handler.__qualname__}" if handler else ""
         with db.unit_of_work() as session:
-            record = InboundPush(
-                appid=self.settings.WECHAT_APPID, dedup_key=push.dedup_key, openid=push.openid,
-                msg_type=push.msg_type, event=push.event,
-                event_key=str(push.fields.get("EventKey", ""))[:256] if isinstance(push.fields.get("EventKey", ""), str) else "",
-                content=str(push.fields.get("Content", ""))[:2000], handler=handler_name,
-                created_at_wechat=int(push.fields["CreateTime"]),
-            )
-            session.add(record)
-            session.flush()  # the unique key refuses a push already handled, before the handler runs
             reply = handler(ctx) if handler else None
             if reply is None:
                 response = SUCCESS
@@ -120,7 +115,16 @@ class WebhookPipeline:
                 if encrypted:
                     xml = self.crypto.encrypted_reply(xml, timestamp, nonce)
                 response = xml.encode("utf-8")
-            record.response = response.decode("utf-8")
+            event_key = push.fields.get("EventKey", "")
+            session.execute(insert(InboundPush).values(
+                appid=self.settings.WECHAT_APPID, dedup_key=push.dedup_key, openid=push.openid,
+                msg_type=push.msg_type, event=push.event,
+                event_key=event_key[:256] if isinstance(event_key, str) else "",
+                content=str(push.fields.get("Content", ""))[:2000],
+                handler=f"{handler.__module__}.{handler.__qualname__}" if handler else "",
+                response=response.decode("utf-8"), created_at_wechat=int(push.fields["CreateTime"]),
+                received_at=utcnow(),
+            ))
         return response, reply
 
     def answer_late(self, push: Push, reply: Reply) -> None:
@@ -184,15 +188,23 @@ def receive_push() -> Response:
     with log_context(request_id=request.headers.get("X-Request-Id", "")):
         try:
             timestamp, nonce = pipeline.check_query(request.args)
+        except ProtocolError as exc:
+            return _refuse(exc)
+        # Signed from here on: whatever happens to this body, its (timestamp, nonce) is now taken.
+        digest = ""
+        try:
             body = pipeline.read_body()
-            if pipeline.nonces.is_replay(timestamp, nonce, hashlib.sha256(body).hexdigest()):
-                raise ReplayedRequest("timestamp and nonce were already used with another body")
+            digest = hashlib.sha256(body).hexdigest()
             push, encrypted = pipeline.open_push(request.args, body, timestamp, nonce)
         except ProtocolError as exc:
+            if digest and pipeline.nonces.is_replay(timestamp, nonce, digest):
+                exc = ReplayedRequest("timestamp and nonce were already used with another body")
             return _refuse(exc)
 
         bind(msg_id=push.dedup_key, openid=mask_openid(push.openid), type=push.msg_type, event=push.event)
-        claim: Claim = pipeline.dedup.claim(push.dedup_key)
+        claim: Claim = pipeline.dedup.claim(push.dedup_key, pipeline.nonces, timestamp, nonce, digest)
+        if claim.replay:
+            return _refuse(ReplayedRequest("timestamp and nonce were already used with another body"))
         if claim.stored_response is not None:
             log.info("retry answered from the dedup store")
             return _respond(claim.stored_response)
