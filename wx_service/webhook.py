@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
 
 XML_TYPE = "application/xml; charset=utf-8"
+_INSERT_PUSH = insert(InboundPush.__table__)
 
 
 class WebhookPipeline:
@@ -116,15 +117,16 @@ class WebhookPipeline:
                     xml = self.crypto.encrypted_reply(xml, timestamp, nonce)
                 response = xml.encode("utf-8")
             event_key = push.fields.get("EventKey", "")
-            session.execute(insert(InboundPush).values(
-                appid=self.settings.WECHAT_APPID, dedup_key=push.dedup_key, openid=push.openid,
-                msg_type=push.msg_type, event=push.event,
-                event_key=event_key[:256] if isinstance(event_key, str) else "",
-                content=str(push.fields.get("Content", ""))[:2000],
-                handler=f"{handler.__module__}.{handler.__qualname__}" if handler else "",
-                response=response.decode("utf-8"), created_at_wechat=int(push.fields["CreateTime"]),
-                received_at=utcnow(),
-            ))
+            # A Core INSERT on the table: compiled once and cached, unlike an ORM flush.
+            session.connection().execute(_INSERT_PUSH, {
+                "appid": self.settings.WECHAT_APPID, "dedup_key": push.dedup_key, "openid": push.openid,
+                "msg_type": push.msg_type, "event": push.event,
+                "event_key": event_key[:256] if isinstance(event_key, str) else "",
+                "content": str(push.fields.get("Content", ""))[:2000],
+                "handler": f"{handler.__module__}.{handler.__qualname__}" if handler else "",
+                "response": response.decode("utf-8"), "created_at_wechat": int(push.fields["CreateTime"]),
+                "received_at": utcnow(),
+            })
         return response, reply
 
     def answer_late(self, push: Push, reply: Reply) -> None:

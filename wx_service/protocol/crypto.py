@@ -21,7 +21,6 @@ from wx_service.protocol.signature import sign
 
 BLOCK = 32  # WeChat's PKCS#7 block: pad counts run 1..32, not 1..16 (reference §2.3)
 RANDOM_LENGTH = 16
-_RANDOM_ALPHABET = string.ascii_letters + string.digits
 
 
 def aes_key_from_encoding_key(encoding_aes_key: str) -> bytes:
@@ -101,7 +100,8 @@ class MessageCrypto:
     def encrypt(self, plaintext: str | bytes, random_prefix: str | bytes | None = None) -> str:
         """Base64 of AES-CBC(random16 || len || msg || appid || PKCS#7/32)."""
         if random_prefix is None:
-            random_prefix = "".join(secrets.choice(_RANDOM_ALPHABET) for _ in range(RANDOM_LENGTH))
+            # 16 alphanumeric characters, as Tencent's samples use (token_hex: cheap and alphanumeric).
+            random_prefix = secrets.token_hex(RANDOM_LENGTH // 2)
         padded = pkcs7_pad(self.full_str(plaintext, random_prefix))
         return base64.b64encode(WeChatCipher(self.key).encrypt(padded)).decode("ascii")
 
