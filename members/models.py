@@ -1,9 +1,9 @@
-"""Followers of the Official Account and the scans that brought them (O2O attribution)."""
+"""Followers and their scans (O2O attribution); members, cards, the points ledger, coupons."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wx_service.db import Base, UTCDateTime, utcnow
@@ -41,3 +41,175 @@ class FollowerScan(Base):
     scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     follower: Mapped[Follower] = relationship(back_populates="scans")
+
+
+# -- membership ------------------------------------------------------------------------------------
+
+class Member(Base):
+    """One shopper, whichever way they reach the store (OA, mini-program, card).
+
+    Found by unionid where WeChat gives it, by verified phone otherwise. A member found to be the
+    same person as another is merged into it: `status` becomes merged, `merged_into_id` points at
+    the survivor, and its points move over through the ledger."""
+
+    __tablename__ = "members"
+    __table_args__ = (CheckConstraint("points_balance >= 0", name="points_balance_not_negative"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
+    name: Mapped[str] = mapped_column(String(64), default="")
+    birthday: Mapped[date | None] = mapped_column(Date, nullable=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    level: Mapped[str] = mapped_column(String(16), default="")
+    # A cache of the ledger: always equal to the last entry's balance_after.
+    points_balance: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | merged
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MemberIdentity(Base):
+    """An openid that belongs to a member: the OA's (kind 'oa') or the mini-program's ('mp')."""
+
+    __tablename__ = "member_identities"
+    __table_args__ = (UniqueConstraint("kind", "openid", name="uq_member_identities_kind_openid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    openid: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MemberCard(Base):
+    """A WeChat member card a shopper holds. Deleting the card in WeChat marks it; the member stays."""
+
+    __tablename__ = "member_cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    card_id: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="issued")  # issued | active | deleted
+    outer_str: Mapped[str] = mapped_column(String(128), default="")  # the channel it was claimed from
+    source_scene: Mapped[str] = mapped_column(String(64), default="")
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The newest ledger entry and level WeChat's card face has been told about.
+    synced_ledger_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    synced_level: Mapped[str] = mapped_column(String(16), default="")
+
+
+class Staff(Base):
+    """A store employee who can adjust points, approve adjustments and redeem coupons."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PointsEntry(Base):
+    """The points ledger: append-only. Every entry has a reason and a unique source key, so the
+    same payment, refund, promotion or adjustment can never count twice."""
+
+    __tablename__ = "points_ledger"
+    __table_args__ = (CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    delta: Mapped[int] = mapped_column(Integer)
+    balance_after: Mapped[int] = mapped_column(Integer)
+    # payment | refund | promotion | redemption | staff_adjustment | expiry | merge_in | merge_out
+    reason: Mapped[str] = mapped_column(String(24))
+    source_key: Mapped[str] = mapped_column(String(160), unique=True)
+    # For a refund: the payment it reverses. For earned points: the year they count toward expiry.
+    ref_key: Mapped[str] = mapped_column(String(160), default="", index=True)
+    earned_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    note: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SpendRecord(Base):
+    """What a member spent (refunds negative), for levels. One row per payment or refund."""
+
+    __tablename__ = "member_spend"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source_key: Mapped[str] = mapped_column(String(160), unique=True)
+    ref_key: Mapped[str] = mapped_column(String(160), default="", index=True)
+
+
+class LevelChange(Base):
+    """Each change of level, with the spend that caused it."""
+
+    __tablename__ = "member_level_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    from_level: Mapped[str] = mapped_column(String(16))
+    to_level: Mapped[str] = mapped_column(String(16))
+    spend_fen: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Coupon(Base):
+    """A coupon a benefit handed out: redeemed once, by its code, before it expires."""
+
+    __tablename__ = "coupons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))  # birthday | anniversary | level_gift | promotion
+    title: Mapped[str] = mapped_column(String(64))
+    value_fen: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    # birthday:<member>:<year>, anniversary:<member>:<year>, level_gift:<member>:<level>: once each.
+    source_key: Mapped[str] = mapped_column(String(160), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    redeemed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+
+
+class PointsAdjustment(Base):
+    """A staff adjustment of points. Above the programme's limit it waits for a second staff
+    member's approval before it reaches the ledger."""
+
+    __tablename__ = "points_adjustments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    delta: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(256))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | applied | rejected
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CardDefinition(Base):
+    """The member card as created on WeChat: its card_id and the hash of what was pushed, so the
+    push command creates once and updates only when the definition file changed."""
+
+    __tablename__ = "card_definitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[str] = mapped_column(String(64), unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | rejected
+    refuse_reason: Mapped[str] = mapped_column(String(256), default="")
+    pushed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
