@@ -35,6 +35,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(health_bp)
 
+    from wx_service.api.mp import bp as mp_api_bp
+
+    app.register_blueprint(mp_api_bp, url_prefix="/api/mp")
+
     if settings.WECHAT_EMULATOR:
         from wx_service.emulator import mount_emulator
 

@@ -65,6 +65,12 @@ def register_demo_qr_codes() -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from wx_service.cli_cards import register_card_cli
+    from wx_service.cli_members import register_member_cli
+
+    register_card_cli(app)
+    register_member_cli(app)
+
     @app.cli.command("db-upgrade")
     def db_upgrade() -> None:
         """Apply all migrations to DATABASE_URL."""

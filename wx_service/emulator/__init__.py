@@ -10,6 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, Flask, abort, jsonify, render_template, request
 
 from wx_service.emulator.api import bp as api_bp
+from wx_service.emulator.card_api import bp as card_api_bp
+from wx_service.emulator.mp_api import bp as mp_api_bp
 from wx_service.emulator.shopper import ShopperClient
 from wx_service.emulator.state import EmulatorState, Fault
 
@@ -134,5 +136,7 @@ def mount_emulator(app: Flask) -> EmulatorState:
                           s.WECHAT_ORIGINAL_ID, s.EMULATOR_PUSH_TIMEOUT)
     app.extensions["wx_emulator"] = state
     app.register_blueprint(api_bp, url_prefix=PREFIX, name="emulator_api")
+    app.register_blueprint(card_api_bp, url_prefix=PREFIX)
+    app.register_blueprint(mp_api_bp, url_prefix=PREFIX)
     app.register_blueprint(page_bp, url_prefix=PREFIX)
     return state

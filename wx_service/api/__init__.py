@@ -1,0 +1,1 @@
+"""JSON APIs for the mini-program and H5 pages."""
