@@ -1,7 +1,8 @@
 """`GET/POST /wechat`: the Official Account's server URL.
 
-verify (timestamp, signature) -> replay guard -> parse (hardened) -> decrypt (msg_signature)
--> dedup -> route -> handler -> reply (encrypted when the push was) -> commit -> remember reply.
+verify (timestamp, signature) -> parse (hardened) -> decrypt (msg_signature) -> replay guard and
+dedup claim (one Redis call) -> route -> handler -> reply (encrypted when the push was) -> record
+the push with its reply and commit -> remember the reply for WeChat's retries.
 
 Bad input gets a 4xx naming the problem, is logged, and changes nothing. Everything the handler
 does commits in the same transaction as the record of the push, so a push is handled exactly once
