@@ -177,7 +177,10 @@ def expire_points(member_id: int, earned_year: int) -> PointsEntry | None:
     member = ledger.lock_member(member_id)
     if member.status != "active":
         return None
-    keep = max(0, ledger.net_earned_in(member.id, earned_year + 1))
+    # Everything earned after `earned_year` is kept (not only the next year: the job may run on
+    # 1 January after the first payments of the new year).
+    keep = max(0, int(db.session.scalar(select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
+        PointsEntry.member_id == member.id, PointsEntry.earned_year > earned_year))))
     expiring = max(0, member.points_balance - keep)
     if expiring == 0:
         return None

@@ -137,5 +137,9 @@ def _run_after_commit(session: Session) -> None:
         action()
 
 
-def _drop_after_commit(session: Session, *args) -> None:
+def _drop_after_commit(session: Session, previous=None) -> None:
+    """Drop the actions when the transaction rolls back; a savepoint's rollback (begin_nested,
+    e.g. a lost unique-key race handled in place) leaves the outer transaction's actions alone."""
+    if (previous.nested if previous is not None else session.in_nested_transaction()):
+        return
     session.info.pop(_AFTER_COMMIT, None)
