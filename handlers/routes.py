@@ -1,7 +1,7 @@
 """Every route the service answers, in one table. Grep here for a key, a keyword or an event."""
 from __future__ import annotations
 
-from handlers import content, customer_service, follow
+from handlers import cards, content, customer_service, follow
 from wx_service.router import Router
 
 # Menu keys, also used in config/menu.json.
@@ -9,6 +9,7 @@ MENU_MALL_NEWS = "MALL_NEWS"
 MENU_ACTIVITIES = "ACTIVITIES"
 MENU_STORE_INFO = "STORE_INFO"
 MENU_CUSTOMER_SERVICE = "CUSTOMER_SERVICE"
+MENU_MY_MEMBERSHIP = "MY_MEMBERSHIP"
 
 
 def build_router() -> Router:
@@ -19,11 +20,22 @@ def build_router() -> Router:
     router.event("unsubscribe", follow.on_unsubscribe)
     router.event("scan", follow.on_scan)
 
+    # Member card events (reference §3.4)
+    router.event("user_get_card", cards.on_user_get_card)
+    router.event("submit_membercard_user_info", cards.on_submit_user_info)
+    router.event("user_view_card", cards.on_user_view_card)
+    router.event("user_del_card", cards.on_user_del_card)
+    router.event("update_member_card", cards.on_update_member_card)
+    router.event("user_consume_card", cards.on_user_consume_card)
+    router.event("card_pass_check", cards.on_card_pass_check)
+    router.event("card_not_pass_check", cards.on_card_not_pass_check)
+
     # Menu buttons (CLICK)
     router.click(MENU_MALL_NEWS, content.mall_news)
     router.click(MENU_ACTIVITIES, content.activities)
     router.click(MENU_STORE_INFO, content.store_info)
     router.click(MENU_CUSTOMER_SERVICE, customer_service.menu_contact_agent)
+    router.click(MENU_MY_MEMBERSHIP, cards.my_membership)
 
     # Keywords (exact, case-insensitive)
     for word in ("帮助", "help", "?", "？"):
@@ -34,6 +46,8 @@ def build_router() -> Router:
         router.keyword(word, content.activities)
     for word in ("门店", "地址", "营业时间"):
         router.keyword(word, content.store_info)
+    for word in ("会员", "我的会员", "积分"):
+        router.keyword(word, cards.my_membership)
 
     # Patterns
     router.regex(r"人工|客服|投诉", customer_service.transfer_to_agent)

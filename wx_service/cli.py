@@ -182,6 +182,13 @@ def register_cli(app: Flask) -> None:
                 try:
                     wechat_client().menu.create(menu)
                     register_demo_qr_codes()
+                    from wx_service.cli_cards import push_card, register_demo_cards
+                    from wx_service.demo_data import load_demo_members
+
+                    click.echo(push_card())
+                    with wx.db.unit_of_work():
+                        load_demo_members()  # the demo members' cards, now that the card exists
+                    register_demo_cards(app)
                 except Exception as exc:  # the demo still runs; the page says no menu was pushed
                     log.warning("could not set up the emulator (is WECHAT_API_BASE the emulator?): %s", exc)
             click.echo(f"\n  Shopper page:  http://{host}:{port}/_emulator/\n  Webhook:       http://{host}:{port}/wechat\n")

@@ -46,5 +46,40 @@ def load_demo_data() -> str:
             session.add(QrCode(scene=scene, name=name, permanent=True, ticket=f"demo-{scene}",
                                url=f"http://weixin.qq.com/q/demo-{scene}", follow_up_text=follow_up))
     session.flush()
+    members = load_demo_members()
     return (f"demo store ready: {session.scalar(select(func.count()).select_from(Article))} articles, "
-            f"{session.scalar(select(func.count()).select_from(QrCode))} QR codes")
+            f"{session.scalar(select(func.count()).select_from(QrCode))} QR codes, {members} members")
+
+
+# One member per level: (level, name, phone, card code, spend in yuan that reaches the level).
+DEMO_MEMBERS = [
+    ("silver", "林小银", "13800000001", "880000000001", 300),
+    ("gold", "王金", "13800000002", "880000000002", 6_000),
+    ("platinum", "陈白金", "13800000003", "880000000003", 25_000),
+    ("diamond", "赵钻石", "13800000004", "880000000004", 60_000),
+]
+
+
+def load_demo_members() -> int:
+    """Members at every level, with points from one payment each and, once the card exists on
+    (emulated) WeChat, an active card already in sync. Idempotent by openid, payment and code."""
+    from datetime import date
+
+    from members.cards import current_definition
+    from members.identity import bind_phone, resolve_member, set_profile
+    from members.models import MemberCard, PointsEntry
+    from members.points import award_for_payment
+
+    definition = current_definition()
+    for level, name, phone, code, spend_yuan in DEMO_MEMBERS:
+        openid = f"oDemoMember{level.capitalize()}"
+        member = bind_phone(resolve_member("oa", openid).id, phone)
+        set_profile(member.id, name=name, birthday=date(1990, 1 + len(level), 8))
+        award_for_payment(member.id, spend_yuan * 100, f"demo:{level}", utcnow())
+        if definition is not None and db.session.scalar(select(MemberCard).where(MemberCard.code == code)) is None:
+            latest = db.session.scalar(select(func.max(PointsEntry.id)).where(PointsEntry.member_id == member.id)) or 0
+            db.session.add(MemberCard(member_id=member.id, card_id=definition.card_id, code=code, openid=openid,
+                                      status="active", outer_str="demo", activated_at=utcnow(),
+                                      synced_ledger_id=latest, synced_level=member.level))
+    db.session.flush()
+    return len(DEMO_MEMBERS)

@@ -36,3 +36,14 @@ def push_dedup(appid: str, dedup_key: str, ttl: int) -> RedisKey:
 def push_nonce(appid: str, timestamp: str, nonce: str, ttl: int) -> RedisKey:
     """Remembers which body a (timestamp, nonce) pair was first seen with, for replay defence."""
     return RedisKey(f"{PREFIX}:{appid}:nonce:{timestamp}:{nonce}", ttl)
+
+
+def mp_session(appid: str, token_hash: str, ttl: int) -> RedisKey:
+    """A mini-program login session, by the SHA-256 of its bearer token (a leaked key list
+    does not leak usable tokens)."""
+    return RedisKey(f"{PREFIX}:{appid}:mp:session:{token_hash}", ttl)
+
+
+def mp_session_key(appid: str, mp_openid: str, ttl: int) -> RedisKey:
+    """WeChat's session_key for a mini-program user: kept server-side only, apart from the session."""
+    return RedisKey(f"{PREFIX}:{appid}:mp:session_key:{mp_openid}", ttl)

@@ -82,6 +82,23 @@ def shopper_action(action: str):
         if not scene:
             abort(400, "no scene")
         return jsonify(client.scan(openid, scene))
+    try:
+        if action == "get_card":
+            outer_str = str(data.get("outer_str", ""))
+            ticket = str(data.get("ticket", ""))
+            card_id = next((cid for cid, c in state.cards.items() if ticket and ticket in c.get("qr", {})), "")
+            if card_id:
+                outer_str = state.cards[card_id]["qr"][ticket]
+            return jsonify(client.get_card(openid, outer_str=outer_str, card_id=card_id))
+        if action == "submit_card_form":
+            return jsonify(client.submit_card_form(openid, str(data.get("name", "")), str(data.get("phone", "")),
+                                                   str(data.get("birthday", ""))))
+        if action == "view_card":
+            return jsonify(client.view_card(openid))
+        if action == "del_card":
+            return jsonify(client.del_card(openid))
+    except LookupError as exc:
+        abort(409, str(exc))
     abort(404, "unknown action")
 
 

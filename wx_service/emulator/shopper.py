@@ -108,7 +108,86 @@ class ShopperClient:
         self.state.open_window(openid, by_message=False)
         return self.deliver(openid, fields)
 
-    # -- delivery ------------------------------------------------------------------------------
+    # -- member card -----------------------------------------------------------------------------
+    def _held_code(self, openid: str, status: str | None = "NORMAL") -> tuple[str, dict[str, Any]] | None:
+        for code, entry in self.state.card_codes.items():
+            if entry["openid"] == openid and (status is None or entry["status"] == status):
+                return code, entry
+        return None
+
+    def _card_fields(self, openid: str, event: str, code: str, entry: dict[str, Any]) -> list[tuple[str, Any]]:
+        return self._common(openid, "event") + [("Event", event), ("CardId", entry["card_id"]),
+                                                ("UserCardCode", code)]
+
+    def get_card(self, openid: str, outer_str: str = "", card_id: str = "") -> dict[str, Any]:
+        """Claim the member card (get_limit 1): a new 12-digit code, or the deleted one restored,
+        then push user_get_card with the fields of the official sample."""
+        state = self.state
+        with state.lock:
+            card_id = card_id or next(iter(state.cards), "")
+            if card_id not in state.cards:
+                raise LookupError("no member card has been created (run `card push`)")
+            held = self._held_code(openid, status=None)
+            restored = held is not None and held[1]["status"] == "DELETE"
+            if held is not None and not restored:
+                return {"delivered": False, "reply": "already holds the card", "code": held[0]}
+            if restored:
+                code, entry = held  # type: ignore[misc]
+                entry["status"] = "NORMAL"
+            else:
+                code = str(100_000_000_000 + secrets.randbelow(900_000_000_000))
+                entry = {"card_id": card_id, "openid": openid, "status": "NORMAL", "has_active": False, "bonus": 0,
+                         "custom_fields": {}, "answers": {}, "issued_at": int(state.now()), "outer_str": outer_str}
+                state.card_codes[code] = entry
+        shopper = state.shoppers[openid]
+        fields = self._common(openid, "event") + [
+            ("Event", "user_get_card"), ("CardId", card_id), ("IsGiveByFriend", 0), ("UserCardCode", code),
+            ("FriendUserName", ""), ("OuterId", 0), ("OldUserCardCode", ""), ("OuterStr", outer_str),
+            ("IsRestoreMemberCard", 1 if restored else 0), ("IsRecommendByFriend", 0), ("UnionId", shopper.unionid),
+            ("SourceScene", "SOURCE_SCENE_QRCODE" if outer_str else "SOURCE_SCENE_UNKNOW")]
+        state.say(openid, "user", "card", "event", content=f"领取会员卡 {code}")
+        return {**self.deliver(openid, fields, show_reply=False), "code": code}
+
+    def submit_card_form(self, openid: str, name: str, phone: str, birthday: str) -> dict[str, Any]:
+        """Fill in the one-click activation form; WeChat pushes submit_membercard_user_info."""
+        held = self._held_code(openid)
+        if held is None:
+            raise LookupError("the shopper holds no card")
+        code, entry = held
+        with self.state.lock:
+            entry["answers"] = {"USER_FORM_INFO_FLAG_NAME": name, "USER_FORM_INFO_FLAG_MOBILE": phone,
+                                "USER_FORM_INFO_FLAG_BIRTHDAY": birthday}
+        self.state.say(openid, "user", "card", "event", content="提交会员卡激活资料")
+        self.state.open_window(openid, by_message=False)
+        return {**self.deliver(openid, self._card_fields(openid, "submit_membercard_user_info", code, entry),
+                               show_reply=False), "code": code}
+
+    def view_card(self, openid: str) -> dict[str, Any]:
+        """Open the card in the card wallet: push user_view_card, show the card face."""
+        held = self._held_code(openid)
+        if held is None:
+            raise LookupError("the shopper holds no card")
+        code, entry = held
+        outcome = self.deliver(openid, self._card_fields(openid, "user_view_card", code, entry) + [("OuterStr", "")],
+                               show_reply=False)
+        return {**outcome, "card": self.card_face(code)}
+
+    def card_face(self, code: str) -> dict[str, Any]:
+        entry = self.state.card_codes[code]
+        return {"code": code, "card_id": entry["card_id"], "status": entry["status"], "active": entry["has_active"],
+                "bonus": entry["bonus"], "level": entry["custom_fields"].get(1, "")}
+
+    def del_card(self, openid: str) -> dict[str, Any]:
+        held = self._held_code(openid)
+        if held is None:
+            raise LookupError("the shopper holds no card")
+        code, entry = held
+        with self.state.lock:
+            entry["status"] = "DELETE"
+        self.state.say(openid, "user", "card", "event", content="删除会员卡")
+        return {**self.deliver(openid, self._card_fields(openid, "user_del_card", code, entry), show_reply=False),
+                "code": code}
+
     def deliver(self, openid: str, fields: list[tuple[str, Any]], show_reply: bool = True) -> dict[str, Any]:
         """POST the push; retry (same bytes) on timeout or server error, three tries in all."""
         state = self.state

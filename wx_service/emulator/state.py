@@ -36,6 +36,12 @@ class Shopper:
     subscribed: bool = False
     window: Window | None = None
     chat: list[dict[str, Any]] = field(default_factory=list)
+    # Mini-program side: its own openid (same unionid), the codes wx.login and the phone button
+    # minted (kept after use, so a reuse answers 40163), the latest session_key, code2Session calls.
+    mp_openid: str = field(default_factory=lambda: "oMp" + secrets.token_hex(12))
+    mp_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mp_session_key: str = ""
+    mp_login_calls: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +74,8 @@ ERRMSG = {
     47001: "data format error",
     40053: "invalid action_name",
     40016: "invalid button size",
+    40056: "invalid serial code",
+    40073: "invalid card id",
 }
 
 
@@ -97,6 +105,10 @@ class EmulatorState:
             self.qr_tickets: dict[str, dict[str, Any]] = {}
             self.shoppers: dict[str, Shopper] = {}
             self.pushes: list[dict[str, Any]] = []
+            # Member cards: card_id -> {"card": create body, "form": activation form};
+            # code -> {card_id, openid, status, has_active, bonus, custom_fields, answers, ...}.
+            self.cards: dict[str, dict[str, Any]] = {}
+            self.card_codes: dict[str, dict[str, Any]] = {}
             self._msg_id = int(time.time()) * 1000
             for i, nickname in enumerate(["小美", "阿强", "Lily"], start=1):
                 self.add_shopper(f"oEmu{i:02d}" + secrets.token_hex(10)[:20], nickname)
@@ -204,3 +216,49 @@ class EmulatorState:
             if shopper is not None:
                 shopper.chat.append({"seq": len(shopper.chat) + 1, "from": sender, "kind": kind, "via": via,
                                      "at": int(self.now()), **content})
+
+    # -- mini-program (reference §8) -----------------------------------------------------------
+    # Codes live on the shopper, so reset() (which recreates the shoppers) forgets them too.
+    def mp_shopper(self, openid: str) -> Shopper | None:
+        """A shopper by OA openid or mini-program openid."""
+        with self.lock:
+            found = self.shoppers.get(openid)
+            return found or next((s for s in self.shoppers.values() if s.mp_openid == openid), None)
+
+    def mint_mp_code(self, shopper: Shopper, kind: str, **extra: Any) -> str:
+        """What wx.login ('login', 32 chars) or the getPhoneNumber button ('phone', 64) hands the
+        mini-program: single-use, valid for 5 minutes."""
+        with self.lock:
+            code = secrets.token_hex(16 if kind == "login" else 32)
+            shopper.mp_codes[code] = {"kind": kind, "expires_at": self.now() + MP_CODE_LIFETIME,
+                                      "used": False, **extra}
+            return code
+
+    def take_mp_code(self, code: str, kind: str) -> tuple[int, Shopper | None, dict[str, Any]]:
+        """(0, shopper, details) and the code is spent; or (40163 used | 40029 unknown/expired, ...)."""
+        with self.lock:
+            for shopper in self.shoppers.values():
+                found = shopper.mp_codes.get(code)
+                if found is None or found["kind"] != kind:
+                    continue
+                if found["used"]:
+                    return 40163, shopper, found
+                if found["expires_at"] <= self.now():
+                    return 40029, shopper, found
+                found["used"] = True
+                return 0, shopper, found
+            return 40029, None, {}
+
+    def mp_login_allowed(self, shopper: Shopper) -> bool:
+        """code2Session's per-user quota: 100 calls a minute, else 45011."""
+        with self.lock:
+            now = self.now()
+            shopper.mp_login_calls = [t for t in shopper.mp_login_calls if t > now - 60]
+            if len(shopper.mp_login_calls) >= MP_LOGIN_PER_MINUTE:
+                return False
+            shopper.mp_login_calls.append(now)
+            return True
+
+
+MP_CODE_LIFETIME = 300
+MP_LOGIN_PER_MINUTE = 100

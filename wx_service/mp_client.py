@@ -1,0 +1,71 @@
+"""WeChat's mini-program server APIs (reference §8): code2Session and the phone number.
+
+Called inside the mini-program's own requests (it waits on login, unlike the webhook), so each
+call is bounded by the client's 5-second timeout. Failures come out as WeChatApiError; the
+session_key is returned to the caller and never logged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+
+from wx_service.extensions import settings, wechat_client
+from wx_service.wechat_client import TRANSIENT_ERRORS, WeChatApiError
+
+
+@dataclass(frozen=True)
+class MpLogin:
+    openid: str
+    session_key: str
+    unionid: str | None
+
+    def __repr__(self) -> str:  # keep the session_key out of logs and tracebacks
+        return f"MpLogin(openid={self.openid!r}, unionid={self.unionid!r})"
+
+
+@dataclass(frozen=True)
+class MpPhone:
+    phone: str  # phoneNumber: bare for +86, else with its country code
+    pure_phone: str
+    country_code: int
+
+
+class WatermarkMismatch(WeChatApiError):
+    """The phone data names another app: refuse it (reference §8.2/§8.3)."""
+
+
+def code2session(js_code: str) -> MpLogin:
+    """GET /sns/jscode2session. No access token: the app's secret authenticates the call."""
+    client = wechat_client()
+    s = settings()
+    try:
+        res = client._http.get(f"{client.api_base}/sns/jscode2session", timeout=client.timeout, params={
+            "appid": s.WECHAT_APPID, "secret": s.WECHAT_SECRET, "js_code": js_code,
+            "grant_type": "authorization_code"})
+        res.raise_for_status()
+        result = res.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise WeChatApiError(None, f"jscode2session: {type(exc).__name__}", transient=True) from None
+    if not isinstance(result, dict):
+        raise WeChatApiError(None, "jscode2session: unexpected answer", transient=True)
+    if result.get("errcode"):
+        code = int(result["errcode"])
+        raise WeChatApiError(code, str(result.get("errmsg", "")), transient=code in TRANSIENT_ERRORS)
+    if not result.get("openid") or not result.get("session_key"):
+        raise WeChatApiError(None, "jscode2session: no openid/session_key", transient=True)
+    return MpLogin(openid=result["openid"], session_key=result["session_key"], unionid=result.get("unionid") or None)
+
+
+def phone_number(code: str, openid: str) -> MpPhone:
+    """POST /wxa/business/getuserphonenumber. Passing the openid makes WeChat check that the code
+    belongs to this user; the watermark must name our app."""
+    client = wechat_client()
+    result = client.post(f"{client.api_base}/wxa/business/getuserphonenumber", data={"code": code, "openid": openid})
+    info = result.get("phone_info") if isinstance(result, dict) else None
+    if not isinstance(info, dict) or not info.get("phoneNumber"):
+        raise WeChatApiError(None, "getuserphonenumber: no phone_info", transient=True)
+    if (info.get("watermark") or {}).get("appid") != client.appid:
+        raise WatermarkMismatch(None, "getuserphonenumber: watermark names another app", transient=False)
+    return MpPhone(phone=str(info["phoneNumber"]), pure_phone=str(info.get("purePhoneNumber", "")),
+                   country_code=int(info.get("countryCode") or 86))
