@@ -14,6 +14,7 @@ from wx_service.emulator.card_api import bp as card_api_bp
 from wx_service.emulator.mp_api import bp as mp_api_bp
 from wx_service.emulator.shopper import ShopperClient
 from wx_service.emulator.state import EmulatorState, Fault
+from wx_service.emulator.template_api import bp as template_api_bp
 
 PREFIX = "/_emulator"
 
@@ -155,5 +156,6 @@ def mount_emulator(app: Flask) -> EmulatorState:
     app.register_blueprint(api_bp, url_prefix=PREFIX, name="emulator_api")
     app.register_blueprint(card_api_bp, url_prefix=PREFIX)
     app.register_blueprint(mp_api_bp, url_prefix=PREFIX)
+    app.register_blueprint(template_api_bp, url_prefix=PREFIX)
     app.register_blueprint(page_bp, url_prefix=PREFIX)
     return state
