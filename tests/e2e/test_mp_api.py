@@ -428,3 +428,31 @@ def test_the_served_spec_is_valid_openapi_3_1_and_covers_every_route(mp, app):
         for method, op in ops.items():
             if path not in ("/login", "/openapi.json"):
                 assert op["security"] == [{"bearer": []}] and "401" in op["responses"], (path, method)
+
+
+# -- concurrency and logs -----------------------------------------------------------------------------
+def test_concurrent_first_logins_make_one_member(mp, emulator, app, wx):
+    from concurrent.futures import ThreadPoolExecutor
+
+    shopper = shoppers(emulator)[0]
+    codes = [mp.login_code(shopper.openid) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda c: requests.post(f"{mp.api}/login", json={"code": c}, timeout=TIMEOUT), codes))
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    assert len({a.json()["member"]["id"] for a in answers}) == 1
+    with app.app_context(), wx.db.unit_of_work() as session:
+        assert session.query(Member).count() == 1
+
+
+def test_session_key_is_never_logged(mp, emulator, base_url, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    shopper = shoppers(emulator)[0]
+    mp.login(shopper.openid)
+    mp.call("POST", "/phone", json={"code": mp.phone_code(shopper.openid, "13800138000")})
+    requests.post(f"{base_url}/_emulator/control/faults", json={"api": "getuserphonenumber", "errcode": -1}, timeout=TIMEOUT)
+    assert mp.call("POST", "/phone", json={"code": mp.phone_code(shopper.openid, "13800138000")}).status_code == 502
+    assert shopper.mp_session_key and caplog.records
+    assert shopper.mp_session_key not in caplog.text
+    assert "13800138000" not in caplog.text
