@@ -1,8 +1,166 @@
-"""Operator commands for members: points adjustments and approvals, coupons, the scheduler."""
+"""Operator commands for members: points adjustments and approvals, coupons, staff, benefits, the
+scheduler. Each writes in one transaction, prints the outcome, and exits non-zero with the reason
+when the rules refuse (click.ClickException)."""
 from __future__ import annotations
 
+from datetime import date
+
+import click
 from flask import Flask
+from sqlalchemy import select
+
+
+def _staff(username: str):
+    from members.models import Staff
+    from wx_service.extensions import db
+
+    staff = db.session.scalar(select(Staff).where(Staff.username == username))
+    if staff is None or not staff.active:
+        raise click.ClickException(f"no active staff member {username!r} (add one with `staff add`)")
+    return staff
+
+
+def _pending(adjustment_id: int) -> None:
+    """Approving or rejecting twice is refused here (the service returns a decided one as it is)."""
+    from members.models import PointsAdjustment
+    from wx_service.extensions import db
+
+    adjustment = db.session.get(PointsAdjustment, adjustment_id)
+    if adjustment is not None and adjustment.status != "pending":
+        raise click.ClickException(f"adjustment {adjustment_id} is {adjustment.status}, not pending")
 
 
 def register_member_cli(app: Flask) -> None:
     """Commands are added to `app.cli` here."""
+    from members.exceptions import MembershipError
+
+    def uow():
+        return app.extensions["wx"].db.unit_of_work()
+
+    def refused(exc: Exception) -> click.ClickException:
+        return click.ClickException(f"refused: {exc}")
+
+    @app.cli.group("staff")
+    def staff_group() -> None:
+        """Store staff who adjust points and redeem coupons."""
+
+    @staff_group.command("add")
+    @click.argument("username")
+    @click.argument("name")
+    def staff_add(username: str, name: str) -> None:
+        from members.models import Staff
+        from wx_service.extensions import db
+
+        with uow():
+            if db.session.scalar(select(Staff).where(Staff.username == username)) is not None:
+                raise click.ClickException(f"staff {username!r} already exists")
+            db.session.add(Staff(username=username, name=name))
+        click.echo(f"staff {username} ({name}) added")
+
+    @app.cli.group("points")
+    def points_group() -> None:
+        """Staff adjustments of a member's points."""
+
+    @points_group.command("adjust", context_settings={"ignore_unknown_options": True})
+    @click.argument("member_id", type=int)
+    @click.argument("delta", type=int)
+    @click.option("--reason", required=True, help="Why (kept in the ledger).")
+    @click.option("--staff", "username", required=True)
+    def points_adjust(member_id: int, delta: int, reason: str, username: str) -> None:
+        """Adjust by DELTA (negative to take away); above the limit it waits for approval."""
+        from members import points
+
+        try:
+            with uow():
+                adjustment = points.request_adjustment(member_id, delta, reason, _staff(username).id)
+                outcome = (f"adjustment {adjustment.id} applied: {delta:+d} points"
+                           if adjustment.status == "applied" else
+                           f"adjustment {adjustment.id} pending: {delta:+d} points needs another staff "
+                           f"member's approval (`points approve {adjustment.id} --staff ...`)")
+        except (MembershipError, ValueError) as exc:
+            raise refused(exc) from exc
+        click.echo(outcome)
+
+    @points_group.command("approve")
+    @click.argument("adjustment_id", type=int)
+    @click.option("--staff", "username", required=True)
+    def points_approve(adjustment_id: int, username: str) -> None:
+        from members import points
+
+        try:
+            with uow():
+                _pending(adjustment_id)
+                points.approve_adjustment(adjustment_id, _staff(username).id)
+        except MembershipError as exc:
+            raise refused(exc) from exc
+        click.echo(f"adjustment {adjustment_id} approved and applied")
+
+    @points_group.command("reject")
+    @click.argument("adjustment_id", type=int)
+    @click.option("--staff", "username", required=True)
+    def points_reject(adjustment_id: int, username: str) -> None:
+        from members import points
+
+        try:
+            with uow():
+                _pending(adjustment_id)
+                points.reject_adjustment(adjustment_id, _staff(username).id)
+        except MembershipError as exc:
+            raise refused(exc) from exc
+        click.echo(f"adjustment {adjustment_id} rejected")
+
+    @app.cli.group("coupon")
+    def coupon_group() -> None:
+        """Benefit coupons at the counter."""
+
+    @coupon_group.command("redeem")
+    @click.argument("code")
+    @click.option("--staff", "username", required=True)
+    def coupon_redeem(code: str, username: str) -> None:
+        from members import coupons
+
+        try:
+            with uow():
+                coupon = coupons.redeem(code, _staff(username).id)
+                text = f"coupon redeemed: {coupon.title}, {coupon.value_fen / 100:.2f} yuan, member {coupon.member_id}"
+        except MembershipError as exc:
+            raise refused(exc) from exc
+        click.echo(text)
+
+    @app.cli.group("benefits")
+    def benefits_group() -> None:
+        """Birthday and anniversary coupons."""
+
+    @benefits_group.command("run")
+    @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                  help="The store day (default: today in Asia/Shanghai).")
+    def benefits_run(day) -> None:
+        """Run the daily benefit job now (safe to repeat: once a year per member and kind)."""
+        from members import benefits
+
+        run_day: date = day.date() if day else benefits.store_today()
+        with uow():
+            grants = benefits.grant_birthday_and_anniversary(run_day)
+            lines = [f"member {g.member_id}: {g.kind} coupon {'issued' if g.new else 'already issued'}"
+                     + (", greeting queued" if g.greeted else "") for g in grants]
+        for line in lines:
+            click.echo(line)
+        click.echo(f"{run_day}: {sum(g.new for g in grants)} coupons issued, "
+                   f"{sum(not g.new for g in grants)} already issued")
+        queue = app.extensions["wx"].queue
+        if hasattr(queue, "wait_idle"):
+            queue.wait_idle(timeout=30)  # in-process: let the greetings go out before exiting
+
+    @app.cli.command("scheduler")
+    def scheduler() -> None:
+        """Run RQ's cron scheduler for the daily member jobs (store time, Asia/Shanghai)."""
+        wx = app.extensions["wx"]
+        if wx.settings.JOB_QUEUE != "rq":
+            raise click.ClickException("JOB_QUEUE is inprocess: there is no shared queue to schedule onto; "
+                                       "set REDIS_URL (and JOB_QUEUE=rq) and run workers")
+        from wx_service.scheduler import DAILY_JOBS, build_scheduler
+
+        cron = build_scheduler(wx.redis)
+        for name, spec, path in DAILY_JOBS:
+            click.echo(f"{name}: '{spec}' Asia/Shanghai -> {path}")
+        cron.start()
