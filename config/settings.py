@@ -50,6 +50,10 @@ class Settings:
     # The account's original id (gh_...). When set, pushes addressed elsewhere are refused.
     WECHAT_ORIGINAL_ID: str = ""
     WECHAT_API_BASE: str = WECHAT_PUBLIC_API
+    # The mini-program's own AppID and AppSecret: a separate WeChat account, linked to the OA by
+    # the unionid. Empty: the OA's are used (the demo, whose emulator plays a single app).
+    WECHAT_MP_APPID: str = ""
+    WECHAT_MP_SECRET: str = ""
     DATABASE_URL: str = ""
     REDIS_URL: str = ""
     SECRET_KEY: str = ""
@@ -87,6 +91,14 @@ class Settings:
         return self.REDIS_URL == MEMORY_REDIS
 
     @property
+    def mp_appid(self) -> str:
+        return self.WECHAT_MP_APPID or self.WECHAT_APPID
+
+    @property
+    def mp_secret(self) -> str:
+        return self.WECHAT_MP_SECRET if self.WECHAT_MP_APPID else self.WECHAT_SECRET
+
+    @property
     def aes_key_bytes(self) -> bytes:
         return base64.b64decode(self.WECHAT_AES_KEY + "=")
 
@@ -99,6 +111,10 @@ class Settings:
                 found.append(f"{name} is missing")
         if self.WECHAT_APPID and not _APPID_RE.match(self.WECHAT_APPID):
             found.append("WECHAT_APPID must look like wx followed by 16 hex digits")
+        if self.WECHAT_MP_APPID and not _APPID_RE.match(self.WECHAT_MP_APPID):
+            found.append("WECHAT_MP_APPID must look like wx followed by 16 hex digits")
+        if bool(self.WECHAT_MP_APPID) != bool(self.WECHAT_MP_SECRET):
+            found.append("WECHAT_MP_APPID and WECHAT_MP_SECRET are set together (or neither)")
         if self.WECHAT_TOKEN and not _TOKEN_RE.match(self.WECHAT_TOKEN):
             found.append("WECHAT_TOKEN must be 3-32 letters or digits (as the WeChat console requires)")
         if self.WECHAT_AES_KEY:
@@ -177,7 +193,7 @@ class ProductionSettings(Settings):
         found = super().problems()
         if self.WECHAT_EMULATOR:
             found.append("WECHAT_EMULATOR must be off in production")
-        for name in ("WECHAT_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY", "SECRET_KEY"):
+        for name in ("WECHAT_SECRET", "WECHAT_MP_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY", "SECRET_KEY"):
             if getattr(self, name) in DEMO_SECRETS:
                 found.append(f"{name} is a demo default; set the real value")
         if self.WECHAT_APPID == DEMO_APPID:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import requests
+from flask import current_app
 
-from wx_service.extensions import settings, wechat_client
-from wx_service.wechat_client import TRANSIENT_ERRORS, WeChatApiError
+from wx_service.extensions import redis, settings, wechat_client
+from wx_service.wechat_client import TRANSIENT_ERRORS, StoreWeChatClient, WeChatApiError
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,25 @@ class WatermarkMismatch(WeChatApiError):
     """The phone data names another app: refuse it (reference §8.2/§8.3)."""
 
 
+def mp_wechat_client() -> StoreWeChatClient:
+    """The mini-program's own client (its access token is not the OA's), or the OA's client when
+    no separate mini-program app is configured. One per app, like the OA's."""
+    s = settings()
+    if s.mp_appid == s.WECHAT_APPID:
+        return wechat_client()
+    client = current_app.extensions.get("wx_mp_client")
+    if client is None:
+        client = StoreWeChatClient(s.mp_appid, s.mp_secret, s.WECHAT_API_BASE, redis())
+        current_app.extensions["wx_mp_client"] = client
+    return client
+
+
 def code2session(js_code: str) -> MpLogin:
     """GET /sns/jscode2session. No access token: the app's secret authenticates the call."""
-    client = wechat_client()
-    s = settings()
-    try:
+    client = mp_wechat_client()
+    try:  # the client's HTTP session (pooled connections), without its access token
         res = client._http.get(f"{client.api_base}/sns/jscode2session", timeout=client.timeout, params={
-            "appid": s.WECHAT_APPID, "secret": s.WECHAT_SECRET, "js_code": js_code,
+            "appid": client.appid, "secret": client.secret, "js_code": js_code,
             "grant_type": "authorization_code"})
         res.raise_for_status()
         result = res.json()
@@ -60,7 +73,7 @@ def code2session(js_code: str) -> MpLogin:
 def phone_number(code: str, openid: str) -> MpPhone:
     """POST /wxa/business/getuserphonenumber. Passing the openid makes WeChat check that the code
     belongs to this user; the watermark must name our app."""
-    client = wechat_client()
+    client = mp_wechat_client()
     result = client.post(f"{client.api_base}/wxa/business/getuserphonenumber", data={"code": code, "openid": openid})
     info = result.get("phone_info") if isinstance(result, dict) else None
     if not isinstance(info, dict) or not info.get("phoneNumber"):

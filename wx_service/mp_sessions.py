@@ -31,7 +31,7 @@ def _hash(token: str) -> str:
 def create(member_id: int, openid: str, session_key: str) -> MpSession:
     """A new session for a member who just logged in; WeChat's session_key is kept beside it."""
     token = secrets.token_urlsafe(32)
-    appid = settings().WECHAT_APPID
+    appid = settings().mp_appid
     key = redis_keys.mp_session(appid, _hash(token), SESSION_TTL)
     sk = redis_keys.mp_session_key(appid, openid, SESSION_TTL)
     pipe = redis().pipeline(transaction=True)
@@ -45,7 +45,7 @@ def lookup(token: str) -> MpSession | None:
     """The live session for a bearer token, or None (unknown, expired or malformed)."""
     if not token or len(token) > 256:
         return None
-    raw = redis().get(redis_keys.mp_session(settings().WECHAT_APPID, _hash(token), SESSION_TTL).name)
+    raw = redis().get(redis_keys.mp_session(settings().mp_appid, _hash(token), SESSION_TTL).name)
     if raw is None:
         return None
     data = json.loads(raw)
@@ -54,5 +54,5 @@ def lookup(token: str) -> MpSession | None:
 
 def session_key(openid: str) -> str | None:
     """WeChat's session_key for this mini-program user (to decrypt open data); server-side only."""
-    raw = redis().get(redis_keys.mp_session_key(settings().WECHAT_APPID, openid, SESSION_TTL).name)
+    raw = redis().get(redis_keys.mp_session_key(settings().mp_appid, openid, SESSION_TTL).name)
     return raw.decode() if isinstance(raw, bytes) else raw

@@ -125,7 +125,7 @@ def test_login_gives_a_token_and_the_member(mp, emulator, app, wx):
     assert "session_key" not in str(out) and shopper.mp_session_key not in str(out)
     assert mp.call("GET", "/profile").json()["member"]["id"] == out["member"]["id"]
     # the session_key is kept, server-side, under the mini-program openid, with a TTL
-    key = redis_keys.mp_session_key(wx.settings.WECHAT_APPID, shopper.mp_openid, 0).name
+    key = redis_keys.mp_session_key(wx.settings.mp_appid, shopper.mp_openid, 0).name
     assert wx.redis.get(key).decode() == shopper.mp_session_key
     assert 0 < wx.redis.ttl(key) <= 7 * 24 * 3600
     # and the member is known by the mini-program openid and the unionid
@@ -170,7 +170,7 @@ def test_bad_or_missing_token_is_401(mp, auth):
 
 def test_an_expired_session_is_401(mp, emulator, wx):
     mp.login(shoppers(emulator)[0].openid)
-    name = redis_keys.mp_session(wx.settings.WECHAT_APPID, hashlib.sha256(mp.token.encode()).hexdigest(), 0).name
+    name = redis_keys.mp_session(wx.settings.mp_appid, hashlib.sha256(mp.token.encode()).hexdigest(), 0).name
     assert wx.redis.ttl(name) > 6 * 24 * 3600
     wx.redis.pexpire(name, 1)
     time.sleep(0.05)
@@ -456,3 +456,22 @@ def test_session_key_is_never_logged(mp, emulator, base_url, caplog):
     assert shopper.mp_session_key and caplog.records
     assert shopper.mp_session_key not in caplog.text
     assert "13800138000" not in caplog.text
+
+
+def test_a_separate_mini_program_app_uses_its_own_appid_secret_and_token(mp, emulator, app, wx, monkeypatch):
+    """In production the mini-program is its own WeChat app: code2Session, its access token, the
+    watermark check and the session keys all use WECHAT_MP_APPID, not the OA's."""
+    import dataclasses
+
+    mp_appid, mp_secret = "wx" + "ab" * 8, "mini-program-secret"
+    monkeypatch.setattr(wx, "settings", dataclasses.replace(wx.settings, WECHAT_MP_APPID=mp_appid,
+                                                            WECHAT_MP_SECRET=mp_secret))
+    monkeypatch.setitem(app.extensions, "wx_mp_client", None)
+    monkeypatch.setattr(emulator, "appid", mp_appid)  # the emulator now plays the mini-program's app
+    monkeypatch.setattr(emulator, "secret", mp_secret)
+    shopper = shoppers(emulator)[0]
+    mp.login(shopper.openid)
+    assert mp.call("POST", "/phone", json={"code": mp.phone_code(shopper.openid, "13800138000")}).status_code == 200
+    names = {k.decode() for k in wx.redis.keys("*")}
+    assert any(n.startswith(f"wx:{mp_appid}:mp:session:") for n in names)
+    assert f"wx:{mp_appid}:token:access" in names and f"wx:{wx.settings.WECHAT_APPID}:token:access" not in names
