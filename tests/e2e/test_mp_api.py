@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import jsonschema
@@ -18,7 +18,7 @@ from openapi_spec_validator import validate as validate_spec
 
 from members import coupons, ledger, points
 from members.identity import OA, get_member, resolve_member
-from members.models import Member, PointsEntry
+from members.models import Member
 from members.program import load_program
 from wx_service import redis_keys
 from wx_service.api.mp_openapi import SPEC

@@ -40,9 +40,11 @@ def error(status: int, code: str, message: str, **extra: Any) -> Response:
 
 
 class ApiError(Exception):
+    """A refusal raised anywhere in a view, answered as error(...) by the blueprint's handler."""
+
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
-        self.response = error(status, code, message, **extra)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
 def _wechat_failure(exc: WeChatApiError, what: str) -> ApiError:
@@ -99,7 +101,7 @@ def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
 
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError) -> Response:
-    return exc.response
+    return error(exc.status, exc.code, exc.message, **exc.extra)
 
 
 @bp.errorhandler(Exception)

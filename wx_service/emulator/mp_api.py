@@ -11,6 +11,7 @@ import os
 from flask import Blueprint, abort, jsonify, request
 
 from wx_service.emulator.api import _error, _json_body, _state, wechat_api
+from wx_service.emulator.state import Shopper
 
 bp = Blueprint("emulator_mp_api", __name__)
 
@@ -62,7 +63,7 @@ def getuserphonenumber():
 
 # -- the phone's side --------------------------------------------------------------------------
 
-def _shopper_from_body() -> tuple[dict, object]:
+def _shopper_from_body() -> tuple[dict, Shopper]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         abort(400, "a JSON object is expected")
