@@ -46,6 +46,7 @@ class Client:
         response = requests.request(method, self.api + path, headers=headers, timeout=TIMEOUT, **kwargs)
         self.seen.append(response.text)
         assert response.headers["Content-Type"].startswith("application/json"), response.text
+        assert response.headers["Cache-Control"] == "no-store"
         if check:
             check_against_spec(method, path.split("?")[0], response)
         return response

@@ -99,6 +99,13 @@ def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    """Tokens and personal data: no shared cache or proxy may keep a copy."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError) -> Response:
     return error(exc.status, exc.code, exc.message, **exc.extra)
