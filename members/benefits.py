@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import extract, or_, select
 
@@ -62,17 +62,17 @@ def _month_days(day: date) -> list[tuple[int, int]]:
 def members_due(day: date) -> list[Member]:
     """Active members with a birthday or a joining anniversary (1 year or more) on `day`.
 
-    The database narrows by month/day (of the birthday, and of joined_at in UTC, which is within a
-    day of the store date); the exact rule is applied here."""
+    The database narrows by month/day: of the birthday, and of joined_at on the day before, the
+    day and the day after (the database may extract it in UTC or in its own time zone); the exact
+    rule, in store time, is applied here."""
     pairs = _month_days(day)
-    utc_pairs = set()
-    for month, dom in pairs:  # a store day is two UTC dates (2000: a leap year, for 29 Feb)
-        start = datetime(2000, month, dom, tzinfo=SHANGHAI).astimezone(timezone.utc)
-        end = start + timedelta(days=1, seconds=-1)
-        utc_pairs |= {(start.month, start.day), (end.month, end.day)}
+    near = set()
+    for month, dom in pairs:  # 2000: a leap year, so 29 February exists
+        middle = date(2000, month, dom)
+        near |= {((middle + timedelta(days=k)).month, (middle + timedelta(days=k)).day) for k in (-1, 0, 1)}
     birthday = or_(*[(extract("month", Member.birthday) == m) & (extract("day", Member.birthday) == d) for m, d in pairs])
     joined = or_(*[(extract("month", Member.joined_at) == m) & (extract("day", Member.joined_at) == d)
-                   for m, d in utc_pairs])
+                   for m, d in sorted(near)])
     candidates = db.session.scalars(select(Member).where(Member.status == "active", or_(birthday, joined))
                                     .order_by(Member.id))
     return [m for m in candidates
