@@ -101,7 +101,7 @@ def activate_card(code: str) -> None:
     the card stays unactivated and the shopper is told by customer-service text."""
     from sqlalchemy import select
 
-    from members import cards
+    from members import cards, ledger
     from members.exceptions import PhoneBoundToAnotherMember
     from members.identity import get_member
     from members.models import MemberCard
@@ -118,7 +118,9 @@ def activate_card(code: str) -> None:
     except PhoneBoundToAnotherMember:
         enqueue_after_commit("wx_service.jobs.send_text", openid=card.openid, text=PHONE_TAKEN_TEXT)
         return
-    member = get_member(member_id)
+    # Locked, so a payment cannot land between the balance sent as init_bonus and the ledger id
+    # recorded as synced (it waits, then its own sync job sends the change).
+    member = ledger.lock_member(get_member(member_id).id)
     _card_api("card/membercard/activate", {
         "membership_number": code, "code": code, "card_id": card.card_id,
         "init_bonus": member.points_balance, "init_custom_field_value1": load_program().level(member.level).name})

@@ -132,6 +132,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _run_after_commit(session: Session) -> None:
+    # SQLAlchemy fires after_commit for a savepoint's release too (begin_nested, as the ledger and
+    # coupons use): the transaction is still open then, so its actions must wait for the real commit.
+    if session.in_nested_transaction():
+        return
     actions = session.info.pop(_AFTER_COMMIT, [])
     for action in actions:
         action()

@@ -287,3 +287,24 @@ def test_my_membership_shows_code_level_points_benefits_and_next_level(app, wx, 
     content = open_reply(settings, response, encrypted=True)["Content"]
     assert code in content and "金卡会员" in content and "6000" in content
     assert "免费停车 2 小时" in content and "再消费 14000.00 元即可升级为白金卡会员" in content
+
+
+def test_no_sync_job_leaves_before_the_transaction_commits(app, wx, base_url, emulator, card_id, run_jobs,
+                                                           monkeypatch):
+    """Savepoints (the ledger's, the coupons') are not the commit: a transaction that awards points
+    to two members and then rolls back queues no sync job at all (core fix in wx_service/db.py)."""
+    first, second = list(emulator.shoppers)[:2]
+    codes = [claim_and_activate(base_url, run_jobs, openid, phone=f"1390000000{i}")
+             for i, openid in enumerate((first, second))]
+    members = [one(wx, MemberCard, MemberCard.code == code).member_id for code in codes]
+    queued: list[str] = []
+    real_enqueue = wx.queue.enqueue
+    monkeypatch.setattr(wx.queue, "enqueue", lambda path, **kw: (queued.append(path), real_enqueue(path, **kw)))
+    with pytest.raises(RuntimeError), app.app_context(), wx.db.unit_of_work():
+        for member_id in members:
+            award_for_payment(member_id, 600_000, f"rolled-back-{member_id}", utcnow())  # gold: a coupon too
+        raise RuntimeError("the request failed after the awards")
+    run_jobs()
+    assert queued == []
+    assert emulator.calls.get("card/membercard/updateuser") is None
+    assert [emulator.card_codes[code]["bonus"] for code in codes] == [0, 0]
