@@ -119,3 +119,36 @@ def test_emulator_card_apis_answer_with_wechats_codes(app, emulator, base_url, r
                                      data={"code": claimed["code"], "card_id": found["card"]["card_id"], "add_bonus": 7})
         assert added["result_bonus"] == 7
     assert emulator.card_codes[claimed["code"]]["outer_str"] == "poster-1"
+
+
+def test_card_create_refuses_a_body_without_required_fields(app, emulator, reachable):
+    with app.app_context():
+        from wx_service.extensions import wechat_client
+        from wx_service.wechat_client import WeChatApiError
+
+        client = wechat_client()
+        body = cards.card_create_body()
+        del body["card"]["member_card"]["prerogative"]
+        with pytest.raises(WeChatApiError) as refused:
+            client.post(f"{client.api_base}/card/create", data=body)
+    assert refused.value.errcode == 47001 and emulator.cards == {}
+
+
+def test_demo_members_cover_every_level_with_cards_once_the_card_exists(app, wx, emulator, reachable):
+    from members.models import Member, MemberCard
+    from wx_service.cli_cards import register_demo_cards
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["demo-data"]).exit_code == 0
+    push(app)
+    for _ in range(2):  # idempotent
+        assert runner.invoke(args=["demo-data"]).exit_code == 0
+    with app.app_context():
+        register_demo_cards(app)
+        members = list(wx.db.session.scalars(select(Member).order_by(Member.id)))
+        assert [(m.level, m.points_balance) for m in members] == \
+            [("silver", 300), ("gold", 6000), ("platinum", 25000), ("diamond", 60000)]
+        demo_cards = list(wx.db.session.scalars(select(MemberCard).order_by(MemberCard.id)))
+        assert [c.status for c in demo_cards] == ["active"] * 4
+    assert [emulator.card_codes[c.code]["bonus"] for c in demo_cards] == [300, 6000, 25000, 60000]
+    assert emulator.card_codes[demo_cards[3].code]["custom_fields"][1] == "钻石卡会员"
