@@ -109,10 +109,14 @@ def card_for_code(code: str) -> MemberCard | None:
 
 
 def record_claim(openid: str, card_id: str, code: str, unionid: str | None = None, outer_str: str = "",
-                 source_scene: str = "", restored: bool = False) -> MemberCard:
+                 source_scene: str = "", restored: bool = False) -> MemberCard | None:
     """user_get_card: the shopper now holds `code`. The member is found or created from the openid
     (and unionid). Claiming again after deleting (IsRestoreMemberCard=1, or the same code) brings
-    the old card back as it was: active if it had been activated."""
+    the old card back as it was: active if it had been activated. A claim without a code or
+    card id (not a claim WeChat would send) is logged and ignored."""
+    if not code or not card_id:
+        log.warning("user_get_card without a code or card id from %s: ignored", openid[:8])
+        return None
     member = resolve_member("oa", openid, unionid or None)
     card = card_for_code(code)
     if card is None:
@@ -132,16 +136,24 @@ def request_activation(code: str) -> MemberCard | None:
     """submit_membercard_user_info: fetch the form answers and activate, in a job."""
     card = card_for_code(code)
     if card is None:
-        log.warning("activation form for an unknown card %s", masked(code))
+        _unknown(code, "submit_membercard_user_info")
         return None
     if card.status == "issued":
         enqueue_after_commit("members.jobs.activate_card", code=code)
     return card
 
 
+def _unknown(code: str, event: str) -> None:
+    """An event for a code this service never recorded (claimed before it ran, or not ours):
+    a defined outcome, logged; nothing changes and WeChat still gets `success`."""
+    log.info("card event %s for an unknown code %s: ignored", event, masked(code))
+
+
 def record_view(code: str) -> MemberCard | None:
     card = card_for_code(code)
-    if card is not None:
+    if card is None:
+        _unknown(code, "user_view_card")
+    else:
         card.last_viewed_at = utcnow()
         db.session.flush()
     return card
@@ -150,7 +162,9 @@ def record_view(code: str) -> MemberCard | None:
 def record_delete(code: str) -> MemberCard | None:
     """user_del_card: the card is marked deleted; the member, points and history stay."""
     card = card_for_code(code)
-    if card is not None and card.status != "deleted":
+    if card is None:
+        _unknown(code, "user_del_card")
+    elif card.status != "deleted":
         card.status = "deleted"
         card.deleted_at = utcnow()
         db.session.flush()

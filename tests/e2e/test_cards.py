@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from members import jobs as member_jobs
 from members.models import CardDefinition, Member, MemberCard, MemberIdentity, PointsEntry
@@ -308,3 +308,10 @@ def test_no_sync_job_leaves_before_the_transaction_commits(app, wx, base_url, em
     assert queued == []
     assert emulator.calls.get("card/membercard/updateuser") is None
     assert [emulator.card_codes[code]["bonus"] for code in codes] == [0, 0]
+
+
+def test_a_claim_without_a_code_is_ignored(app, wx, base_url, emulator):
+    fields = event_fields(emulator, "oNoCode0001", "user_get_card", CardId="pCard", UserCardCode="")
+    response = push(base_url, emulator, fields)[2]
+    assert response.status_code == 200
+    assert rows(wx, MemberCard) == [] and rows(wx, Member) == []
