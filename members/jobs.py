@@ -13,7 +13,14 @@ def fetch_follower_profile(openid: str) -> None:
     info = wechat_client().user.get(openid)
     if not info.get("subscribe"):
         return
-    service.save_profile(openid, info.get("unionid"), info.get("nickname", ""), utcnow())
+    unionid = info.get("unionid")
+    service.save_profile(openid, unionid, info.get("nickname", ""), utcnow())
+    if unionid:
+        # A follower who is already a member elsewhere (mini-program, card) is that member.
+        from members.identity import OA, member_for_unionid, resolve_member
+
+        if member_for_unionid(unionid) is not None:
+            resolve_member(OA, openid, unionid)
 
 
 def sync_card(member_id: int) -> None:

@@ -476,3 +476,18 @@ def test_a_separate_mini_program_app_uses_its_own_appid_secret_and_token(mp, emu
     names = {k.decode() for k in wx.redis.keys("*")}
     assert any(n.startswith(f"wx:{mp_appid}:mp:session:") for n in names)
     assert f"wx:{mp_appid}:token:access" in names and f"wx:{wx.settings.WECHAT_APPID}:token:access" not in names
+
+
+def test_a_mini_program_member_who_follows_the_oa_is_linked_by_unionid(app, base_url, emulator, wx, run_jobs):
+    """Mini-program first, then the OA: the follow's profile job links the OA openid by unionid."""
+    from members.identity import OA, member_for_openid
+
+    shopper = next(iter(emulator.shoppers.values()))
+    code = requests.post(f"{base_url}/_emulator/mp/login-code", json={"openid": shopper.openid}).json()["code"]
+    login = requests.post(f"{base_url}/api/mp/login", json={"code": code})
+    assert login.status_code == 200, login.text
+    requests.post(f"{base_url}/_emulator/shopper/subscribe", json={"openid": shopper.openid})
+    run_jobs()
+    with app.app_context():
+        member = member_for_openid(OA, shopper.openid)
+        assert member is not None and member.unionid == shopper.unionid
