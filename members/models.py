@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wx_service.db import Base, UTCDateTime, utcnow
@@ -143,6 +143,7 @@ class SpendRecord(Base):
     """What a member spent (refunds negative), for levels. One row per payment or refund."""
 
     __tablename__ = "member_spend"
+    __table_args__ = (Index("ix_member_spend_member_id_occurred_at", "member_id", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)

@@ -17,7 +17,7 @@ from members.exceptions import (
     UnknownPayment,
 )
 from members.identity import get_member
-from members.levels import Level, Progress, level_for_spend, points_for_payment, progress, spend_in_window
+from members.levels import SPEND_WINDOW, Level, Progress, level_for_spend, points_for_payment, progress
 from members.models import LevelChange, Member, MemberCard, PointsAdjustment, PointsEntry, SpendRecord
 from members.program import load_program
 from wx_service.db import utcnow
@@ -29,10 +29,13 @@ def _spend_key(source_key: str) -> str:
 
 
 def twelve_month_spend(member_id: int, now: datetime | None = None) -> int:
+    """Net spend in the 12 months up to `now` (the window members.levels defines), summed by the
+    database over the (member_id, occurred_at) index: an award's cost does not grow with history."""
     now = now or utcnow()
-    rows = db.session.execute(select(SpendRecord.occurred_at, SpendRecord.amount_fen)
-                              .where(SpendRecord.member_id == member_id)).all()
-    return spend_in_window(((at, amount) for at, amount in rows), now)
+    total = db.session.scalar(select(func.coalesce(func.sum(SpendRecord.amount_fen), 0)).where(
+        SpendRecord.member_id == member_id, SpendRecord.occurred_at > now - SPEND_WINDOW,
+        SpendRecord.occurred_at <= now))
+    return max(0, int(total))
 
 
 def recompute_level(member_id: int, now: datetime | None = None) -> LevelChange | None:
