@@ -64,5 +64,8 @@ def on_card_not_pass_check(ctx: PushContext) -> None:
 
 
 def my_membership(ctx: PushContext) -> Reply:
-    """Menu MY_MEMBERSHIP and the keywords 会员 / 我的会员 / 积分."""
+    """Menu MY_MEMBERSHIP and the keywords 会员 / 我的会员 / 积分. A shopper without a card is
+    sent the card itself, so the menu is one of the ways to get it."""
+    if not cards.has_card(ctx.openid) and cards.offer_card(ctx.openid):
+        return replies.text(cards.OFFER_TEXT)
     return replies.text(cards.membership_text(ctx.openid))

@@ -223,6 +223,7 @@ def mark_active(code: str) -> MemberCard:
 
 # -- "my membership" -------------------------------------------------------------------------------
 
+OFFER_TEXT = "您还没有南山百货会员卡，已为您发送会员卡，点击即可领取；领取后填写姓名、手机号和生日即可激活。"
 NO_CARD_TEXT = ("您还没有南山百货会员卡。\n扫描门店收银台的会员卡二维码，或点击公众号文章中的“领取会员卡”，"
                 "领卡后填写姓名、手机号和生日即可激活，消费即可积分。")
 
@@ -246,3 +247,18 @@ def membership_text(openid: str) -> str:
     else:
         lines.append(f"再消费 {progress.fen_to_next / 100:.2f} 元即可升级为{progress.next_level.name}")
     return "\n".join(lines)
+
+
+def has_card(openid: str) -> bool:
+    member = member_for_openid("oa", openid)
+    return member is not None and membership_summary(member.id).card_code is not None
+
+
+def offer_card(openid: str) -> bool:
+    """Send the member card to a shopper who has none (a customer-service `wxcard` message they
+    claim with one tap); False when the card has not been pushed to WeChat yet."""
+    definition = current_definition()
+    if definition is None or definition.status == "rejected":
+        return False
+    enqueue_after_commit("wx_service.jobs.send_card", openid=openid, card_id=definition.card_id)
+    return True

@@ -15,3 +15,8 @@ def send_news(openid: str, title: str, description: str, url: str, picurl: str) 
         "touser": openid, "msgtype": "news",
         "news": {"articles": [{"title": title, "description": description, "url": url, "picurl": picurl}]},
     })
+
+
+def send_card(openid: str, card_id: str) -> None:
+    """A customer-service card message: the shopper taps it to claim the card."""
+    wechat_client().send_custom_message({"touser": openid, "msgtype": "wxcard", "wxcard": {"card_id": card_id}})

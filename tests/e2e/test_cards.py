@@ -315,3 +315,24 @@ def test_a_claim_without_a_code_is_ignored(app, wx, base_url, emulator):
     response = push(base_url, emulator, fields)[2]
     assert response.status_code == 200
     assert rows(wx, MemberCard) == [] and rows(wx, Member) == []
+
+
+def test_my_membership_sends_the_card_to_a_shopper_without_one_and_one_tap_claims_it(
+        app, wx, base_url, emulator, card_id, shopper, run_jobs):
+    """The OA menu is a way to get the card: the shopper is sent it and claims it from the chat."""
+    _, _, response = push(base_url, emulator, event_fields(emulator, shopper, "CLICK", key="MY_MEMBERSHIP"))
+    assert response.status_code == 200
+    run_jobs()
+    offered = [m for m in emulator.shoppers[shopper].chat if m["kind"] == "wxcard"]
+    assert len(offered) == 1 and offered[0]["card_id"] == card_id and offered[0]["via"] == "customer_service"
+    code = act(base_url, "get_card", shopper, card_id=card_id, outer_str="oa_menu")["code"]
+    card = one(wx, MemberCard, MemberCard.code == code)
+    assert card.outer_str == "oa_menu" and card.openid == shopper
+
+
+def test_my_membership_before_the_card_is_pushed_explains_how_to_get_it(app, wx, base_url, emulator, shopper,
+                                                                        run_jobs):
+    act(base_url, "text", shopper, content="会员")
+    run_jobs()
+    assert "还没有" in emulator.shoppers[shopper].chat[-1]["content"]
+    assert not [m for m in emulator.shoppers[shopper].chat if m["kind"] == "wxcard"]

@@ -116,6 +116,8 @@ def custom_send():
             return _error(45008)
     elif kind == "text" and not payload.get("content"):
         return _error(47001)
+    elif kind == "wxcard" and payload.get("card_id") not in state.cards:
+        return _error(40073, "invalid card id")
     code = state.use_window(body["touser"])
     if code:
         return _error(code)
