@@ -24,6 +24,11 @@ def jsapi_ticket(appid: str, ttl: int) -> RedisKey:
     return RedisKey(f"{PREFIX}:{appid}:token:jsapi_ticket", ttl)
 
 
+def card_ticket(appid: str, ttl: int) -> RedisKey:
+    """The card api_ticket (ticket/getticket?type=wx_card) that signs wx.addCard's cardExt."""
+    return RedisKey(f"{PREFIX}:{appid}:token:card_ticket", ttl)
+
+
 def token_lock(appid: str, kind: str) -> RedisKey:
     """Held while one process refreshes a token; the TTL frees it if that process dies."""
     return RedisKey(f"{PREFIX}:{appid}:lock:token:{kind}", 15)

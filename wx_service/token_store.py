@@ -94,3 +94,8 @@ def access_token_credential(redis: redis_lib.Redis, appid: str, fetch: Fetcher) 
 def jsapi_ticket_credential(redis: redis_lib.Redis, appid: str, fetch: Fetcher) -> SharedCredential:
     return SharedCredential(redis, lambda ttl: redis_keys.jsapi_ticket(appid, ttl),
                             redis_keys.token_lock(appid, "jsapi_ticket"), fetch)
+
+
+def card_ticket_credential(redis: redis_lib.Redis, appid: str, fetch: Fetcher) -> SharedCredential:
+    return SharedCredential(redis, lambda ttl: redis_keys.card_ticket(appid, ttl),
+                            redis_keys.token_lock(appid, "card_ticket"), fetch)

@@ -13,7 +13,12 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
 from wx_service.protocol.signature import jsapi_signature
-from wx_service.token_store import SharedCredential, access_token_credential, jsapi_ticket_credential
+from wx_service.token_store import (
+    SharedCredential,
+    access_token_credential,
+    card_ticket_credential,
+    jsapi_ticket_credential,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ class StoreWeChatClient(WeChatClient):
         self.API_BASE_URL = f"{self.api_base}/cgi-bin/"
         self.tokens: SharedCredential = access_token_credential(redis, appid, self._fetch_stable_token)
         self.jsapi_tickets: SharedCredential = jsapi_ticket_credential(redis, appid, self._fetch_jsapi_ticket)
+        self.card_tickets: SharedCredential = card_ticket_credential(redis, appid, self._fetch_card_ticket)
 
     # -- credentials -------------------------------------------------------------------------
     def _fetch_stable_token(self) -> tuple[str, int]:
@@ -60,6 +66,10 @@ class StoreWeChatClient(WeChatClient):
 
     def _fetch_jsapi_ticket(self) -> tuple[str, int]:
         result = self.get("ticket/getticket", params={"type": "jsapi"})
+        return result["ticket"], int(result.get("expires_in", 7200))
+
+    def _fetch_card_ticket(self) -> tuple[str, int]:
+        result = self.get("ticket/getticket", params={"type": "wx_card"})
         return result["ticket"], int(result.get("expires_in", 7200))
 
     @property

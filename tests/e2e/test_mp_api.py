@@ -7,6 +7,7 @@ document the service serves, and none may contain WeChat's session_key.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ import jsonschema
 import pytest
 import requests
 from openapi_spec_validator import validate as validate_spec
+from sqlalchemy import select
 
 from members import coupons, ledger, points
 from members.identity import OA, get_member, resolve_member
@@ -491,3 +493,31 @@ def test_a_mini_program_member_who_follows_the_oa_is_linked_by_unionid(app, base
     with app.app_context():
         member = member_for_openid(OA, shopper.openid)
         assert member is not None and member.unionid == shopper.unionid
+
+
+def test_the_card_can_be_claimed_from_the_mini_program(mp, emulator, app, wx, base_url):
+    """wx.addCard with the signed cardExt claims the card; the OA webhook records it for the same member."""
+    from wx_service.cli_cards import push_card
+    from members.identity import MP, member_for_openid
+    from members.models import MemberCard
+
+    shopper = shoppers(emulator)[0]
+    mp.login(shopper.openid)
+    assert mp.call("GET", "/card/add-params").status_code == 404  # the card was never pushed
+    requests.get(f"{base_url}/healthz", timeout=TIMEOUT)
+    with app.app_context():
+        push_card()
+    params = mp.call("GET", "/card/add-params")
+    assert params.status_code == 200, params.text
+    card = params.json()["card_list"][0]
+    tampered = json.loads(card["cardExt"]) | {"nonce_str": "other"}
+    refused = requests.post(f"{base_url}/_emulator/mp/add-card", timeout=TIMEOUT, json={
+        "openid": shopper.openid, "card_id": card["cardId"], "card_ext": json.dumps(tampered)})
+    assert refused.status_code == 400 and "signature" in refused.json()["errMsg"]
+    claimed = requests.post(f"{base_url}/_emulator/mp/add-card", timeout=TIMEOUT, json={
+        "openid": shopper.openid, "card_id": card["cardId"], "card_ext": card["cardExt"]})
+    assert claimed.status_code == 200 and claimed.json()["delivered"], claimed.text
+    with app.app_context(), wx.db.unit_of_work() as session:
+        held = session.scalars(select(MemberCard)).all()
+        assert len(held) == 1 and held[0].outer_str == "mini_program"
+        assert held[0].member_id == member_for_openid(MP, shopper.mp_openid).id

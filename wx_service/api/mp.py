@@ -7,21 +7,25 @@ nothing a client sends gives a 500. The spec is served at /api/mp/openapi.json.
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import secrets
+import time
 from typing import Any, Callable
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from members import coupons, ledger
+from members import cards, coupons, ledger
 from members.exceptions import PhoneBoundToAnotherMember, UnknownMember
 from members.identity import MP, bind_phone, get_member, resolve_member
 from members.points import membership_summary
 from wx_service import mp_client, mp_sessions
 from wx_service.api import mp_json
 from wx_service.api.mp_openapi import SPEC
-from wx_service.extensions import db
+from wx_service.extensions import db, wechat_client
+from wx_service.protocol.signature import card_ext_signature
 from wx_service.wechat_client import WeChatApiError
 
 bp = Blueprint("mp_api", __name__)
@@ -214,3 +218,24 @@ def _member_id(session: mp_sessions.MpSession) -> int:
         return get_member(session.member_id).id
     except UnknownMember:
         raise ApiError(401, "unauthorized", "this membership no longer exists; log in again") from None
+
+
+@bp.get("/card/add-params")
+@authenticated
+def card_add_params(session: mp_sessions.MpSession) -> Response:
+    """What wx.addCard needs to give the shopper the member card inside the mini-program: the
+    card id and a cardExt signed with the card api_ticket (cached in Redis for every process)."""
+    with db.unit_of_work():
+        _member_id(session)
+        definition = cards.current_definition()
+        if definition is None or definition.status == "rejected":
+            raise ApiError(404, "no_card", "the member card is not available yet")
+        card_id = definition.card_id
+    try:
+        ticket = wechat_client().card_tickets.get()
+    except WeChatApiError as exc:
+        raise _wechat_failure(exc, "card ticket") from None
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+    ext = {"timestamp": timestamp, "nonce_str": nonce,
+           "signature": card_ext_signature(ticket, timestamp, card_id, nonce)}
+    return jsonify(card_list=[{"cardId": card_id, "cardExt": json.dumps(ext, separators=(",", ":"))}])

@@ -24,6 +24,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "Malformed body or parameters, or an invalid/used WeChat code (error=invalid_code)",
             401: "Missing, invalid or expired session token",
+            404: "Not available (for /card/add-params: the member card has not been pushed yet)",
             409: "The phone number belongs to another WeChat user's membership",
             429: "WeChat's per-user rate limit (45011)",
             502: "WeChat failed or did not answer in 5 seconds"}
@@ -90,6 +91,11 @@ SCHEMAS: dict[str, Any] = {
             "code": {"type": "string", "description": "shown at the counter to redeem"},
             "kind": {"type": "string"}, "title": {"type": "string"}, "value_fen": _FEN,
             "issued_at": _TIME, "expires_at": _TIME}},
+    "CardAddParams": {"type": "object", "additionalProperties": False, "required": ["card_list"], "properties": {
+        "card_list": {"type": "array", "description": "pass as cardList to wx.addCard", "items": {
+            "type": "object", "additionalProperties": False, "required": ["cardId", "cardExt"], "properties": {
+                "cardId": {"type": "string"},
+                "cardExt": {"type": "string", "description": "JSON: timestamp, nonce_str, signature"}}}}}},
     "CouponList": {"type": "object", "additionalProperties": False, "required": ["coupons"], "properties": {
         "coupons": {"type": "array", "items": _ref("Coupon"), "description": "usable ones, soonest to expire first"}}},
 }
@@ -129,6 +135,10 @@ SPEC: dict[str, Any] = {
         "/coupons": {"get": {
             "operationId": "coupons", "summary": "Usable coupons", "security": _AUTH,
             "responses": {"200": _json(_ref("CouponList"), "Coupons"), **_errors(401)}}},
+        "/card/add-params": {"get": {
+            "operationId": "cardAddParams", "summary": "Parameters for wx.addCard to claim the member card",
+            "security": _AUTH,
+            "responses": {"200": _json(_ref("CardAddParams"), "Signed card parameters"), **_errors(401, 404, 502)}}},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document", "security": [],
             "responses": {"200": {"description": "OpenAPI 3.1",

@@ -96,7 +96,12 @@ def stable_token():
 @bp.get("/cgi-bin/ticket/getticket")
 @wechat_api("ticket/getticket")
 def get_ticket():
-    return jsonify(errcode=0, errmsg="ok", ticket=secrets.token_urlsafe(64), expires_in=7200)
+    ticket = secrets.token_urlsafe(64)
+    if request.args.get("type") == "wx_card":
+        state = _state()
+        with state.lock:
+            state.card_tickets.add(ticket)  # wx.addCard checks cardExt signatures against these
+    return jsonify(errcode=0, errmsg="ok", ticket=ticket, expires_in=7200)
 
 
 @bp.post("/cgi-bin/message/custom/send")

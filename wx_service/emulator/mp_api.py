@@ -92,3 +92,36 @@ def mint_phone_code():
     code = _state().mint_mp_code(shopper, "phone", phone=phone, country_code=int(data.get("country_code", 86)),
                                  appid=str(data.get("appid", "")))
     return jsonify(code=code, mp_openid=shopper.mp_openid)
+
+
+@bp.post("/mp/add-card")
+def add_card():
+    """What wx.addCard does on the phone: check the cardExt signature against a card api_ticket
+    WeChat issued, then claim the card for the shopper (user_get_card reaches the OA's webhook)."""
+    import json as json_lib
+
+    from wx_service.emulator.shopper import ShopperClient
+    from wx_service.protocol.signature import card_ext_signature
+
+    data, shopper = _shopper_from_body()
+    state = _state()
+    card_id = str(data.get("card_id", ""))
+    try:
+        ext = json_lib.loads(str(data.get("card_ext", "")))
+    except ValueError:
+        abort(400, "cardExt is not JSON")
+    if not isinstance(ext, dict):
+        abort(400, "cardExt is not a JSON object")
+    with state.lock:
+        tickets = set(state.card_tickets)
+    signed = any(card_ext_signature(ticket, str(ext.get("timestamp", "")), card_id, str(ext.get("nonce_str", "")))
+                 == ext.get("signature") for ticket in tickets)
+    if not signed:
+        return jsonify(errMsg="addCard:fail signature error"), 400
+    if state.push_url is None:
+        state.push_url = request.host_url.rstrip("/") + "/wechat"
+    try:
+        outcome = ShopperClient(state).get_card(shopper.openid, outer_str="mini_program", card_id=card_id)
+    except LookupError as exc:
+        return jsonify(errMsg=f"addCard:fail {exc}"), 400
+    return jsonify(errMsg="addCard:ok", **outcome)

@@ -108,6 +108,7 @@ class EmulatorState:
             # Member cards: card_id -> {"card": create body, "form": activation form};
             # code -> {card_id, openid, status, has_active, bonus, custom_fields, answers, ...}.
             self.cards: dict[str, dict[str, Any]] = {}
+            self.card_tickets: set[str] = set()
             self.card_codes: dict[str, dict[str, Any]] = {}
             self._msg_id = int(time.time()) * 1000
             for i, nickname in enumerate(["小美", "阿强", "Lily"], start=1):

@@ -49,3 +49,9 @@ def jsapi_string1(ticket: str, noncestr: str, timestamp: int | str, url: str) ->
 def jsapi_signature(ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
     """The `wx.config` signature: hex SHA-1 of `jsapi_string1` (reference §4.4, V-JSSDK-1)."""
     return hashlib.sha1(jsapi_string1(ticket, noncestr, timestamp, url).encode("utf-8")).hexdigest()
+
+
+def card_ext_signature(api_ticket: str, timestamp: str, card_id: str, nonce_str: str) -> str:
+    """wx.addCard's cardExt signature: SHA-1 of the values sorted and joined, like the push
+    signature (wechatpy's get_jsapi_card_params signs the same way)."""
+    return sign(api_ticket, timestamp, card_id, nonce_str)
