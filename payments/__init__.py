@@ -1,0 +1,1 @@
+"""Orders, WeChat Pay, notifications, refunds and reconciliation."""
