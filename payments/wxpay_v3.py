@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -41,6 +42,8 @@ CERTIFICATE_ASSOCIATED_DATA = "certificate"
 MAX_CLOCK_SKEW_SECONDS = 300
 APIV3_KEY_LENGTH = 32
 GCM_NONCE_LENGTH = 12
+
+_HEX_SERIAL = re.compile(r"[0-9A-Fa-f]{1,64}")
 
 HEADER_TIMESTAMP = "Wechatpay-Timestamp"
 HEADER_NONCE = "Wechatpay-Nonce"
@@ -303,20 +306,26 @@ class PlatformCertificateStore:
         """Serials held, for logs and for deciding whether a refetch is due."""
         return [format(n, "X") for n in self._by_serial]
 
-    def get(self, serial: str) -> x509.Certificate:
-        """The certificate for a Wechatpay-Serial (hex, case-insensitive); UnknownSerial if none."""
-        try:
-            number = int(serial, 16)
-        except ValueError:
-            raise UnknownSerial(serial) from None
-        cert = self._by_serial.get(number)
+    def get(self, serial: str, *, now: float | None = None) -> x509.Certificate:
+        """The certificate for a Wechatpay-Serial (hex, case-insensitive); UnknownSerial if none.
+
+        With `now` (Unix seconds), a certificate outside its validity period counts as unknown,
+        so the caller refetches instead of trusting a retired key.
+        """
+        if not _HEX_SERIAL.fullmatch(serial):  # int(..., 16) alone would accept "0x", "_", spaces
+            raise UnknownSerial(serial)
+        cert = self._by_serial.get(int(serial, 16))
         if cert is None:
+            raise UnknownSerial(serial)
+        if now is not None and not (
+            cert.not_valid_before_utc.timestamp() <= now <= cert.not_valid_after_utc.timestamp()
+        ):
             raise UnknownSerial(serial)
         return cert
 
-    def public_key(self, serial: str) -> rsa.RSAPublicKey:
-        """The RSA key that verifies signatures sent with this serial."""
-        key = self.get(serial).public_key()
+    def public_key(self, serial: str, *, now: float | None = None) -> rsa.RSAPublicKey:
+        """The RSA key that verifies signatures sent with this serial (valid at `now` if given)."""
+        key = self.get(serial, now=now).public_key()
         assert isinstance(key, rsa.RSAPublicKey)  # checked in add()
         return key
 
@@ -377,8 +386,11 @@ class WechatPayVerifier:
         self.public_key = public_key
         self.max_skew = max_skew
 
-    def key_for(self, serial: str) -> rsa.RSAPublicKey:
-        """Choose the key by serial: PUB_KEY_ID_… is public-key mode, anything else a certificate."""
+    def key_for(self, serial: str, *, now: float | None = None) -> rsa.RSAPublicKey:
+        """Choose the key by serial: PUB_KEY_ID_… is public-key mode, anything else a certificate.
+
+        `now` (Unix seconds) makes an expired or not-yet-valid platform certificate unknown.
+        """
         if serial.startswith(PUB_KEY_ID_PREFIX):
             if self.public_key is not None and secrets.compare_digest(
                 serial.encode(), self.public_key.key_id.encode()
@@ -387,7 +399,7 @@ class WechatPayVerifier:
             raise UnknownSerial(serial)
         if self.certificates is None:
             raise UnknownSerial(serial)
-        return self.certificates.public_key(serial)
+        return self.certificates.public_key(serial, now=now)
 
     def verify(
         self, headers: Mapping[str, str], body: Bytesish, *, now: float | None = None
@@ -409,8 +421,10 @@ class WechatPayVerifier:
         signature_type = _header(headers, HEADER_SIGNATURE_TYPE)
         if signature_type is not None and signature_type != SIGNATURE_TYPE:
             raise SignatureInvalid(f"unsupported Wechatpay-Signature-Type {signature_type!r}")
-        ts = check_fresh(timestamp, now=now, max_skew=self.max_skew)
-        verify_signature(self.key_for(serial), build_verify_message(timestamp, nonce, body), signature)
+        current = time.time() if now is None else now
+        ts = check_fresh(timestamp, now=current, max_skew=self.max_skew)
+        key = self.key_for(serial, now=current)
+        verify_signature(key, build_verify_message(timestamp, nonce, body), signature)
         return VerifiedMessage(serial=serial, timestamp=ts, nonce=nonce)
 
 

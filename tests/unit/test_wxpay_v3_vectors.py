@@ -608,3 +608,32 @@ def test_round_trip_with_fresh_key():
         build_pay_sign_message(params["appId"], params["timeStamp"], params["nonceStr"], params["package"]),
         params["paySign"],
     )
+
+
+# --- certificate store details -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("serial", ["0xD7CE59D1F522D701", "D7CE_59D1F522D701", " D7CE59D1F522D701", ""])
+def test_store_refuses_serials_that_are_not_plain_hex(serial):
+    with pytest.raises(UnknownSerial):
+        _v6_store().get(serial)
+
+
+def test_store_serial_is_case_insensitive():
+    assert certificate_serial(_v6_store().get(V6_CERT_SERIAL.lower())) == V6_CERT_SERIAL
+
+
+def test_expired_platform_certificate_counts_as_unknown():
+    # The V-PAY3-6 certificate is valid 2021-04-27 .. 2031-04-25; sign a fresh message in 2032.
+    now = 1956528000  # 2032-01-01T00:00:00Z
+    body = V6_BODY
+    headers = _v6_headers(
+        **{
+            "Wechatpay-Timestamp": str(now),
+            "Wechatpay-Signature": sign(_go_private_key(), build_verify_message(now, V6_WECHATPAY_NONCE, body)),
+        }
+    )
+    with pytest.raises(UnknownSerial):
+        WechatPayVerifier(_v6_store()).verify(headers, body, now=now)
+    assert _v6_store().serials() == [V6_CERT_SERIAL]
+    assert len(_v6_store()) == 1
