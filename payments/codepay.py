@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Sequence
 
+from payments.states import Event
+
 # --- Numbers, each from reference/wechat-protocol.md -------------------------------------------
 
 # §9.3 step 2: after SYSTEMERROR, a timeout or no response, wait 5 s before the first query.
@@ -202,3 +204,13 @@ def next_step(submitted_at: datetime, history: Sequence[Answer], now: datetime) 
         return Decision(Step.QUERY, last.at + QUERY_INTERVAL, "reverse refused while paying: query")
     why = "recall=Y: reverse again" if result == "SUCCESS" else f"reverse {result}: again"
     return _reverse(last.at + REVERSE_RETRY_DELAY, submitted_at, now, reverses, why)
+
+
+_ORDER_EVENTS = {Step.DONE_PAID: Event.SUCCESS, Step.DONE_FAILED: Event.SUBMIT_FAILED,
+                 Step.DONE_REVERSED: Event.REVERSE_OK}
+
+
+def order_event(decision: Decision) -> Event | None:
+    """The state-machine event that records how the flow ended (None: nothing settled yet, or
+    MANUAL, where the order keeps its state until reconciliation decides)."""
+    return _ORDER_EVENTS.get(decision.step)

@@ -13,8 +13,10 @@ from payments.codepay import (
     Decision,
     Step,
     next_step,
+    order_event,
     valid_auth_code,
 )
+from payments.states import Event, State, apply
 
 T0 = datetime(2026, 11, 22, 2, 0, 0, tzinfo=timezone.utc)
 
@@ -243,3 +245,21 @@ def test_auth_code(code, ok):
 
 def test_auth_code_must_be_a_string():
     assert valid_auth_code(134567890123456789) is False  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name, state", [
+    ("paid-after-10s", State.PAID), ("reversed", State.REVERSED), ("recall-twice", State.REVERSED),
+    ("systemerror-then-paid", State.PAID), ("reverse-refused-then-paid", State.PAID),
+])
+def test_every_settled_flow_leaves_the_order_paid_closed_or_reversed(name, state):
+    final, _, _ = run(SCENARIOS[name]())
+    assert apply(State.USERPAYING, order_event(final)).new_state is state
+
+
+@pytest.mark.parametrize("step, event", [
+    (Step.DONE_PAID, Event.SUCCESS), (Step.DONE_FAILED, Event.SUBMIT_FAILED),
+    (Step.DONE_REVERSED, Event.REVERSE_OK), (Step.MANUAL, None), (Step.QUERY, None),
+    (Step.REVERSE, None),
+])
+def test_order_event(step, event):
+    assert order_event(Decision(step, T0)) is event
