@@ -22,6 +22,12 @@ DEMO_SECRET_KEY = "dev-secret-key-not-for-production"
 DEMO_SECRETS = {DEMO_SECRET, DEMO_TOKEN, DEMO_AES_KEY, DEMO_SECRET_KEY}
 
 WECHAT_PUBLIC_API = "https://api.weixin.qq.com"
+WXPAY_PUBLIC_API = "https://api.mch.weixin.qq.com"
+# Files below this folder ship with the repo (demo and test keys): production refuses them.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WXPAY_FIELDS = ("WXPAY_MCHID", "WXPAY_APIV3_KEY_FILE", "WXPAY_APIV3_KEY", "WXPAY_CERT_SERIAL",
+                "WXPAY_PRIVATE_KEY_FILE", "WXPAY_PUBLIC_KEY_FILE", "WXPAY_PUBLIC_KEY_ID",
+                "WXPAY_PLATFORM_CERTS_DIR", "WXPAY_NOTIFY_URL_BASE")
 MEMORY_REDIS = "memory://"
 
 _APPID_RE = re.compile(r"^wx[0-9a-f]{16}$")
@@ -85,6 +91,56 @@ class Settings:
     EMULATOR_PUSH_TIMEOUT: float = 5.0
     # Back-off (seconds) between retries of jobs that failed on a transient WeChat error.
     JOB_RETRY_INTERVALS: tuple[int, ...] = (5, 30, 120, 600)
+    # WeChat Pay (API v3). All empty: payments are off (the notify endpoints answer 503). Keys are
+    # read from the files named here, never from the repo; WXPAY_APIV3_KEY may carry the key itself.
+    WXPAY_MCHID: str = ""
+    WXPAY_APIV3_KEY_FILE: str = ""
+    WXPAY_APIV3_KEY: str = ""
+    WXPAY_CERT_SERIAL: str = ""
+    WXPAY_PRIVATE_KEY_FILE: str = ""
+    WXPAY_PUBLIC_KEY_FILE: str = ""
+    WXPAY_PUBLIC_KEY_ID: str = ""
+    WXPAY_PLATFORM_CERTS_DIR: str = ""
+    WXPAY_API_BASE: str = WXPAY_PUBLIC_API
+    WXPAY_NOTIFY_URL_BASE: str = ""
+
+    @property
+    def payments_enabled(self) -> bool:
+        return any(getattr(self, name) for name in WXPAY_FIELDS)
+
+    def payment_problems(self) -> list[str]:
+        """WeChat Pay settings: all or nothing. Key files are checked to exist, not parsed here."""
+        if not self.payments_enabled:
+            return []
+        found: list[str] = []
+        for name in ("WXPAY_MCHID", "WXPAY_CERT_SERIAL", "WXPAY_PRIVATE_KEY_FILE",
+                     "WXPAY_NOTIFY_URL_BASE"):
+            if not getattr(self, name):
+                found.append(f"{name} is missing (WeChat Pay is partly configured)")
+        if not (self.WXPAY_APIV3_KEY_FILE or self.WXPAY_APIV3_KEY):
+            found.append("WXPAY_APIV3_KEY_FILE (or WXPAY_APIV3_KEY) is missing (WeChat Pay is partly configured)")
+        if self.WXPAY_APIV3_KEY and len(self.WXPAY_APIV3_KEY.encode()) != 32:
+            found.append("WXPAY_APIV3_KEY must be the 32-character APIv3 key")
+        if bool(self.WXPAY_PUBLIC_KEY_FILE) != bool(self.WXPAY_PUBLIC_KEY_ID):
+            found.append("WXPAY_PUBLIC_KEY_FILE and WXPAY_PUBLIC_KEY_ID are set together (or neither)")
+        if self.WXPAY_PUBLIC_KEY_ID and not self.WXPAY_PUBLIC_KEY_ID.startswith("PUB_KEY_ID_"):
+            found.append("WXPAY_PUBLIC_KEY_ID must start with PUB_KEY_ID_")
+        if not (self.WXPAY_PUBLIC_KEY_FILE or self.WXPAY_PLATFORM_CERTS_DIR):
+            found.append("WXPAY_PUBLIC_KEY_FILE or WXPAY_PLATFORM_CERTS_DIR is missing "
+                         "(needed to verify WeChat Pay's signatures)")
+        if self.WXPAY_MCHID and not re.match(r"^[0-9]{8,12}$", self.WXPAY_MCHID):
+            found.append("WXPAY_MCHID must be the merchant number (digits)")
+        for name in ("WXPAY_APIV3_KEY_FILE", "WXPAY_PRIVATE_KEY_FILE", "WXPAY_PUBLIC_KEY_FILE"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                found.append(f"{name} names no readable file: {path}")
+        if self.WXPAY_PLATFORM_CERTS_DIR and not os.path.isdir(self.WXPAY_PLATFORM_CERTS_DIR):
+            found.append(f"WXPAY_PLATFORM_CERTS_DIR is not a directory: {self.WXPAY_PLATFORM_CERTS_DIR}")
+        if not re.match(r"^https?://[^\s/]+", self.WXPAY_API_BASE or ""):
+            found.append("WXPAY_API_BASE must be an http(s) URL")
+        if self.WXPAY_NOTIFY_URL_BASE and not re.match(r"^https?://[^\s/]+", self.WXPAY_NOTIFY_URL_BASE):
+            found.append("WXPAY_NOTIFY_URL_BASE must be an http(s) URL")
+        return found
 
     @property
     def uses_memory_redis(self) -> bool:
@@ -140,6 +196,7 @@ class Settings:
             found.append("DATABASE_URL must be a SQLAlchemy URL such as postgresql+psycopg://...")
         if self.LOG_FORMAT not in {"json", "text"}:
             found.append("LOG_FORMAT must be json or text")
+        found.extend(self.payment_problems())
         return found
 
     def validate(self) -> "Settings":
@@ -204,6 +261,15 @@ class ProductionSettings(Settings):
             found.append("REDIS_URL must be a real Redis in production, not memory://")
         if self.JOB_QUEUE != "rq":
             found.append("JOB_QUEUE must be rq in production")
+        for name in ("WXPAY_APIV3_KEY_FILE", "WXPAY_PRIVATE_KEY_FILE", "WXPAY_PUBLIC_KEY_FILE",
+                     "WXPAY_PLATFORM_CERTS_DIR"):
+            path = getattr(self, name)
+            if path and os.path.realpath(path).startswith(REPO_ROOT + os.sep):
+                found.append(f"{name} points into the repository (a demo key); use the real key's file")
+        if self.WXPAY_APIV3_KEY:
+            found.append("WXPAY_APIV3_KEY must not be given inline in production; use WXPAY_APIV3_KEY_FILE")
+        if self.payments_enabled and not self.WXPAY_NOTIFY_URL_BASE.startswith("https://"):
+            found.append("WXPAY_NOTIFY_URL_BASE must be https:// in production")
         return found
 
 

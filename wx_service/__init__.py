@@ -39,6 +39,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(mp_api_bp, url_prefix="/api/mp")
 
+    from wx_service import pay_notify
+
+    pay_notify.init_app(app, settings)
+
     if settings.WECHAT_EMULATOR:
         from wx_service.emulator import mount_emulator
 

@@ -1,0 +1,73 @@
+"""Orders, their append-only payment transactions (every notification as received) and refunds.
+
+Money is integer fen; times are UTC. Each callback from WeChat is idempotent through a unique
+key here: out_trade_no, transaction_id, out_refund_no and the notification id.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from wx_service.db import Base, UTCDateTime, utcnow
+
+
+class Order(Base):
+    """One order we asked WeChat Pay to collect. `state` is a payments.states.State value."""
+
+    __tablename__ = "pay_orders"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))  # native | jsapi | codepay
+    appid: Mapped[str] = mapped_column(String(32))  # the app the order was placed for
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(8), default="CNY")
+    description: Mapped[str] = mapped_column(String(127), default="")
+    state: Mapped[str] = mapped_column(String(24), default="CREATED", index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True, index=True)
+    payer_openid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    transaction_id: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    attach: Mapped[str] = mapped_column(String(128), default="")
+    # Who got points for this order (set once, by the AWARD_POINTS effect): refunds take back from them.
+    points_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    # Set when WeChat and we disagree (a states.py CONFLICT): a human or the reconciliation job looks.
+    needs_reconcile: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PaymentTransaction(Base):
+    """Append-only: every distinct notification (or query answer) about an order, as decrypted."""
+
+    __tablename__ = "pay_transactions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("pay_orders.id"), index=True)
+    # WeChat's notification id: a retry carries the same one, the unique key makes it count once.
+    notification_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))  # transaction | refund | query
+    trade_state: Mapped[str] = mapped_column(String(24))  # trade_state or refund_status as reported
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # states.Outcome of applying it
+    raw: Mapped[str] = mapped_column(Text)  # the decrypted resource, verbatim
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Refund(Base):
+    """One refund of an order; `status` is a payments.refunds.RefundStatus value."""
+
+    __tablename__ = "pay_refunds"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    out_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("pay_orders.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="PROCESSING")
+    refund_id: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    needs_reconcile: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
