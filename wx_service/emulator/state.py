@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from wx_service.emulator.pay_state import PayEmulatorState
+
 TOKEN_LIFETIME = 7200
 HANDOVER = 300  # both old and new stable tokens work for 5 minutes around a refresh
 
@@ -113,6 +115,10 @@ class EmulatorState:
             self._msg_id = int(time.time()) * 1000
             for i, nickname in enumerate(["小美", "阿强", "Lily"], start=1):
                 self.add_shopper(f"oEmu{i:02d}" + secrets.token_hex(10)[:20], nickname)
+            # WeChat Pay (pay_api.py): platform keys survive a reset, the rest is forgotten.
+            if not hasattr(self, "pay"):
+                self.pay = PayEmulatorState()
+            self.pay.reset()
 
     def now(self) -> float:
         return time.time() + self.clock_offset
