@@ -71,7 +71,11 @@ class WxPayTimeout(WxPayApiError):
         super().__init__(0, "TIMEOUT", message, retryable=True)
 
 
-class BillHashMismatch(WxPayError):
+class BillRefused(WxPayError):
+    """The bill cannot be trusted: unknown hash_type, or a download_url on another host."""
+
+
+class BillHashMismatch(BillRefused):
     """The downloaded bill's SHA1 differs from the signed hash_value: the file is refused."""
 
 
@@ -326,11 +330,11 @@ class WechatPayGateway:
                              params={"bill_date": bill_date, "bill_type": bill_type})
         download_url = _required(meta, "download_url")
         if str(meta.get("hash_type", "")).upper() != "SHA1":
-            raise BillHashMismatch(f"unsupported hash_type {meta.get('hash_type')!r}")
+            raise BillRefused(f"unsupported hash_type {meta.get('hash_type')!r}")
         expected = _required(meta, "hash_value").lower()
         base, target = urlsplit(self.api_base), urlsplit(download_url)
         if (target.scheme, target.netloc) != (base.scheme, base.netloc):
-            raise BillHashMismatch(f"download_url points to another host: {target.netloc}")
+            raise BillRefused(f"download_url points to another host: {target.netloc}")
         response = self._send("GET", download_url)
         if response.status_code != 200:
             raise WxPayApiError(response.status_code, "BILL_DOWNLOAD_FAILED",
@@ -355,6 +359,6 @@ def _required(data: dict[str, Any], name: str) -> str:
 
 
 __all__ = [
-    "BillHashMismatch", "CodepayAnswer", "DEFAULT_TIMEOUT", "MissingSignature", "WechatPayGateway",
-    "WxPayApiError", "WxPayTimeout", "rfc3339",
+    "BillHashMismatch", "BillRefused", "CodepayAnswer", "DEFAULT_TIMEOUT", "MissingSignature",
+    "WechatPayGateway", "WxPayApiError", "WxPayTimeout", "rfc3339",
 ]

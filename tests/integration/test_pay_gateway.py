@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from payments import codepay
 from payments.codepay import Answer, Call, Step
 from payments.exceptions import MissingSignature, SignatureInvalid
-from payments.gateway import BillHashMismatch, WechatPayGateway, WxPayApiError, WxPayTimeout
+from payments.gateway import BillHashMismatch, BillRefused, WechatPayGateway, WxPayApiError, WxPayTimeout
 from payments.wxpay_v3 import PlatformCertificateStore, WechatPayVerifier, decrypt_resource
 
 MCHID = "1900000109"
@@ -369,3 +369,34 @@ def test_notifications_signed_encrypted_and_retried(gateway, pay_url, apiv3_key)
         assert resource["mchid"] == MCHID and resource["trade_state"] == "SUCCESS"
     finally:
         server.shutdown()
+
+
+def test_wechat_auto_revokes_unpaid_payment_code_order(gateway, pay_url):
+    control(pay_url, "config", codepay_auto_revoke_seconds=0.3)  # 45 s, compressed
+    auth_code = control(pay_url, "payment-code", seconds=10, outcome="pay")["auth_code"]
+    no = out_no()
+    assert _submit(gateway, auth_code, no).result == "USERPAYING"
+    assert gateway.query_by_out_trade_no(no)["trade_state"] == "USERPAYING"
+    time.sleep(0.4)
+    assert gateway.query_by_out_trade_no(no)["trade_state"] == "REVOKED"
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    decision = codepay.next_step(t0, [Answer(Call.SUBMIT, t0, "USERPAYING"),
+                                      Answer(Call.QUERY, t0 + timedelta(seconds=5), "REVOKED")],
+                                 t0 + timedelta(seconds=5))
+    assert decision.step is Step.DONE_REVERSED
+
+
+def test_unsigned_5xx_is_retryable_and_foreign_bill_host_refused(gateway, pay_url):
+    gateway.native(out_no(), "x", 1, NOTIFY)
+    control(pay_url, "faults", api="query", code="SYSTEM_ERROR", unsigned=True)
+    with pytest.raises(WxPayApiError) as info:
+        gateway.query_by_out_trade_no("whatever")
+    assert info.value.status == 500 and info.value.retryable
+    no = out_no()
+    gateway.native(no, "x", 100, NOTIFY)
+    control(pay_url, "pay", out_trade_no=no)
+    today = datetime.now(timezone(timedelta(hours=8))).strftime("%Y-%m-%d")
+    # signed, but pointing elsewhere: the Authorization header must not travel to another host
+    control(pay_url, "faults", api="tradebill", extra={"download_url": "http://evil.example/file?x=1"})
+    with pytest.raises(BillRefused):
+        gateway.trade_bill(today)

@@ -16,7 +16,7 @@ TRADE_ERROR, 404 ORDER_NOT_EXIST, 202 USERPAYING, 500 SYSTEM_ERROR (by fault inj
 
 Control endpoints (POST JSON under /_emulator/pay/control/):
   merchant     {mchid, appid, serial_no, public_key (PEM), apiv3_key}
-  config       {notify_time_factor, refund_settle_seconds}
+  config       {notify_time_factor, refund_settle_seconds, codepay_auto_revoke_seconds (45)}
   faults       {api, status?, code?, message?, delay?, tamper?, unsigned?, extra?, times?}
                api: native jsapi codepay query close reverse refund refund_query tradebill
                billdownload certificates, or "*"
@@ -26,7 +26,8 @@ Control endpoints (POST JSON under /_emulator/pay/control/):
                shows an 18-digit code (10-15…); submitted, it is USERPAYING (202) for `seconds`
                (0: answers at once), then paid, or abandoned (give_up: the order stays
                USERPAYING until reversed; reverse while the shopper is still typing answers
-               202 USERPAYING, "正在支付中不能发起撤销")
+               202 USERPAYING, "正在支付中不能发起撤销"). An order still unpaid
+               codepay_auto_revoke_seconds after creation is REVOKED, as WeChat does at 45 s.
   GET state    orders, refunds, notifications, calls
 
 Notifications (TRANSACTION.SUCCESS, REFUND.SUCCESS) go to the order's notify_url, signed, the
@@ -215,7 +216,13 @@ def _settle_code(state, order: dict[str, Any]) -> None:
     """A payment-code order whose shopper has finished typing: paid, or abandoned."""
     if order["trade_type"] != "MICROPAY" or order["trade_state"] != "USERPAYING":
         return
-    if time.time() < order["paying_until"]:
+    now = time.time()
+    if now < order["paying_until"]:
+        if now >= order["created_at"] + state.pay.codepay_auto_revoke_seconds:
+            order.update(trade_state="REVOKED", trade_state_desc="超时未支付，已自动撤销")
+        return
+    if order["outcome"] != "pay" and now >= order["created_at"] + state.pay.codepay_auto_revoke_seconds:
+        order.update(trade_state="REVOKED", trade_state_desc="超时未支付，已自动撤销")
         return
     if order["outcome"] == "pay":
         _mark_paid(state, order)
@@ -695,8 +702,11 @@ def control_config():
             pay.notify_time_factor = float(data["notify_time_factor"])
         if "refund_settle_seconds" in data:
             pay.refund_settle_seconds = float(data["refund_settle_seconds"])
+        if "codepay_auto_revoke_seconds" in data:
+            pay.codepay_auto_revoke_seconds = float(data["codepay_auto_revoke_seconds"])
     return jsonify(notify_time_factor=pay.notify_time_factor,
-                   refund_settle_seconds=pay.refund_settle_seconds)
+                   refund_settle_seconds=pay.refund_settle_seconds,
+                   codepay_auto_revoke_seconds=pay.codepay_auto_revoke_seconds)
 
 
 @bp.post("/control/faults")

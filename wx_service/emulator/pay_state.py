@@ -89,6 +89,8 @@ class PayEmulatorState:
         self.calls: dict[str, int] = {}
         self.notify_time_factor = 1.0  # divide the retry schedule by this (tests: 1000)
         self.refund_settle_seconds = 0.2  # PROCESSING -> SUCCESS after this
+        # §9.3: WeChat revokes an unpaid payment-code order 45 s after creation.
+        self.codepay_auto_revoke_seconds = 45.0
 
     def take_fault(self, api: str) -> PayFault | None:
         for fault in self.faults:
