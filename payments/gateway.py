@@ -241,6 +241,10 @@ class WechatPayGateway:
         _, data = self._call("POST", "/v3/pay/transactions/jsapi", body=body)
         return _required(data, "prepay_id")
 
+    def jsapi_pay_params(self, prepay_id: str) -> dict[str, str]:
+        """What wx.requestPayment / WeixinJSBridge needs for a prepay_id (§10.7), signed by us."""
+        return self.signer.jsapi_pay_params(self.appid, prepay_id)
+
     def codepay(self, out_trade_no: str, description: str, amount_fen: int, auth_code: str,
                 store_id: str, device_ip: str) -> CodepayAnswer:
         """POST /v3/pay/transactions/codepay. Never raises for WeChat's answers (the pure

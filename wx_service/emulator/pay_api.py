@@ -484,7 +484,10 @@ def _settle_refund(state, key: str, generation: int) -> None:
             return
         refund_row.update(status="SUCCESS", success_time=_now_text(), succeeded_at=time.time())
         if refund_row.get("notify_url"):
-            resource = {"mchid": refund_row["mchid"], **_refund_view(refund_row)}
+            view = _refund_view(refund_row)
+            # The notification's resource (wechatpay-java RefundNotification): refund_status.
+            resource = {"mchid": refund_row["mchid"], **{k: v for k, v in view.items() if k != "status"},
+                        "refund_status": view["status"]}
             _notify(state, refund_row["mchid"], refund_row["notify_url"], "REFUND.SUCCESS", "退款成功",
                     "refund", resource)
 
