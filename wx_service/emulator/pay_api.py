@@ -14,7 +14,12 @@ platform key, Wechatpay-* headers over the raw body, 204 over the empty body):
 Errors: 400 PARAM_ERROR / INVALID_REQUEST, 401 SIGN_ERROR, 403 OUT_TRADE_NO_USED / NOTENOUGH /
 TRADE_ERROR, 404 ORDER_NOT_EXIST, 202 USERPAYING, 500 SYSTEM_ERROR (by fault injection).
 
-Control endpoints (POST JSON under /_emulator/pay/control/):
+The package: pay_api.py (WeChat's endpoints, signing, the merchant check), pay_orders.py (order and
+refund book-keeping, the shopper finishing a code), pay_notifications.py (signed, encrypted,
+retried notifications), pay_bill.py (the bill text), pay_control.py (the endpoints below),
+pay_state.py (what it remembers; EmulatorState.pay).
+
+Control endpoints (POST JSON under /_emulator/pay/control/, pay_control.py):
   merchant     {mchid, appid, serial_no, public_key (PEM), apiv3_key}
   config       {notify_time_factor, refund_settle_seconds, codepay_auto_revoke_seconds (45)}
   faults       {api, status?, code?, message?, delay?, tamper?, unsigned?, extra?, times?}
@@ -53,30 +58,33 @@ import json
 import secrets
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
-import requests
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, request
 
 from payments.exceptions import SignatureInvalid, WxPayError
 from payments.wxpay_v3 import (
     build_request_message,
+    build_verify_message,
     check_fresh,
     encrypt_resource,
     new_nonce,
     parse_authorization,
-    public_key_from_pem,
     sign,
     verify_signature,
-    build_verify_message,
 )
-from wx_service.emulator.pay_state import NOTIFY_SCHEDULE, PayEmulatorState, PayFault
+from wx_service.emulator.pay_bill import build_trade_bill
+from wx_service.emulator.pay_control import bp as control_bp
+from wx_service.emulator.pay_orders import (
+    _emu, _key, _now_text, _order, _pay, _refund_view, _settle_code, _settle_later,
+    _settle_refund, _transaction,
+)
+from wx_service.emulator.pay_state import SHANGHAI, PayFault
 
 bp = Blueprint("emulator_pay", __name__)
+bp.register_blueprint(control_bp)  # /_emulator/pay/control/…
 
-SHANGHAI = timezone(timedelta(hours=8))
-NOTIFY_TIMEOUT = 5.0
 ERROR_STATUS = {
     "USERPAYING": 202, "PARAM_ERROR": 400, "INVALID_REQUEST": 400, "SIGN_ERROR": 401,
     "NOAUTH": 403, "OUT_TRADE_NO_USED": 403, "NOTENOUGH": 403, "RULE_LIMIT": 403,
@@ -87,18 +95,6 @@ MESSAGES = {
     "USERPAYING": "需要用户输入支付密码", "SIGN_ERROR": "签名错误", "ORDER_NOT_EXIST": "订单不存在",
     "OUT_TRADE_NO_USED": "商户订单号重复", "NOTENOUGH": "余额不足", "SYSTEM_ERROR": "系统错误",
 }
-
-
-def _emu():
-    return current_app.extensions["wx_emulator"]
-
-
-def _pay() -> PayEmulatorState:
-    return _emu().pay
-
-
-def _now_text(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(time.time() if ts is None else ts, SHANGHAI).isoformat(timespec="seconds")
 
 
 # --- signed answers ----------------------------------------------------------------------------
@@ -189,64 +185,6 @@ def pay_api(api: str):
         return wrapped
     return wrap
 
-
-# --- orders ------------------------------------------------------------------------------------
-
-
-def _key(mchid: str, out_trade_no: str) -> str:
-    return f"{mchid}/{out_trade_no}"
-
-
-def _transaction(order: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "appid": order["appid"], "mchid": order["mchid"], "out_trade_no": order["out_trade_no"],
-        "trade_type": order["trade_type"], "trade_state": order["trade_state"],
-        "trade_state_desc": order.get("trade_state_desc", ""), "attach": order.get("attach", ""),
-        "amount": {"total": order["amount"], "currency": "CNY", "payer_currency": "CNY"},
-    }
-    if order.get("transaction_id"):
-        result.update(transaction_id=order["transaction_id"], bank_type="OTHERS",
-                      success_time=_now_text(order["paid_at"]),
-                      payer={"openid": order["openid"]})
-        result["amount"]["payer_total"] = order["amount"]
-    return result
-
-
-def _settle_code(state, order: dict[str, Any]) -> None:
-    """A payment-code order whose shopper has finished typing: paid, or abandoned."""
-    if order["trade_type"] != "MICROPAY" or order["trade_state"] != "USERPAYING":
-        return
-    now = time.time()
-    if now < order["paying_until"]:
-        if now >= order["created_at"] + state.pay.codepay_auto_revoke_seconds:
-            order.update(trade_state="REVOKED", trade_state_desc="超时未支付，已自动撤销")
-        return
-    if order["outcome"] != "pay" and now >= order["created_at"] + state.pay.codepay_auto_revoke_seconds:
-        order.update(trade_state="REVOKED", trade_state_desc="超时未支付，已自动撤销")
-        return
-    if order["outcome"] == "pay":
-        _mark_paid(state, order)
-    else:
-        order["abandoned"] = True
-
-
-def _mark_paid(state, order: dict[str, Any], openid: str | None = None) -> None:
-    if order["trade_state"] not in ("NOTPAY", "USERPAYING"):
-        return
-    order.update(trade_state="SUCCESS", trade_state_desc="支付成功", paid_at=time.time(),
-                 transaction_id="4200" + "".join(str(secrets.randbelow(10)) for _ in range(24)),
-                 openid=openid or order.get("openid") or "oEmuPayer" + secrets.token_hex(8))
-    if order.get("notify_url"):
-        _notify(state, order["mchid"], order["notify_url"], "TRANSACTION.SUCCESS", "支付成功",
-                "transaction", _transaction(order))
-
-
-def _order(mchid: str, out_trade_no: str) -> dict[str, Any] | None:
-    state = _emu()
-    order = state.pay.orders.get(_key(mchid, out_trade_no))
-    if order is not None:
-        _settle_code(state, order)
-    return order
 
 
 def _new_order(merchant: dict[str, Any], fault: PayFault | None, trade_type: str) -> Response:
@@ -344,12 +282,6 @@ def codepay(merchant, fault):
         return _err("USERPAYING", fault=fault)
 
 
-def _settle_later(state, key: str) -> None:
-    with state.lock:
-        order = state.pay.orders.get(key)
-        if order is not None:
-            _settle_code(state, order)
-
 
 @bp.get("/v3/pay/transactions/out-trade-no/<out_trade_no>")
 @pay_api("query")
@@ -411,21 +343,6 @@ def reverse(merchant, fault, out_trade_no: str):
                              "out_trade_no": order["out_trade_no"]}, fault)
 
 
-# --- refunds -----------------------------------------------------------------------------------
-
-
-def _refund_view(refund: dict[str, Any]) -> dict[str, Any]:
-    view = {k: refund[k] for k in ("refund_id", "out_refund_no", "transaction_id", "out_trade_no",
-                                   "channel", "user_received_account", "create_time", "status",
-                                   "funds_account")}
-    if refund.get("success_time"):
-        view["success_time"] = refund["success_time"]
-    view["amount"] = {"total": refund["total"], "refund": refund["refund"],
-                      "payer_total": refund["total"], "payer_refund": refund["refund"],
-                      "settlement_refund": refund["refund"], "settlement_total": refund["total"],
-                      "discount_refund": 0, "currency": "CNY"}
-    return view
-
 
 @bp.post("/v3/refund/domestic/refunds")
 @pay_api("refund")
@@ -475,22 +392,6 @@ def refund(merchant, fault):
         return _signed(200, _refund_view(refund_row), fault)
 
 
-def _settle_refund(state, key: str, generation: int) -> None:
-    with state.lock:
-        if state.pay.generation != generation:
-            return
-        refund_row = state.pay.refunds.get(key)
-        if refund_row is None or refund_row["status"] != "PROCESSING":
-            return
-        refund_row.update(status="SUCCESS", success_time=_now_text(), succeeded_at=time.time())
-        if refund_row.get("notify_url"):
-            view = _refund_view(refund_row)
-            # The notification's resource (wechatpay-java RefundNotification): refund_status.
-            resource = {"mchid": refund_row["mchid"], **{k: v for k, v in view.items() if k != "status"},
-                        "refund_status": view["status"]}
-            _notify(state, refund_row["mchid"], refund_row["notify_url"], "REFUND.SUCCESS", "退款成功",
-                    "refund", resource)
-
 
 @bp.get("/v3/refund/domestic/refunds/<out_refund_no>")
 @pay_api("refund_query")
@@ -501,57 +402,6 @@ def refund_query(merchant, fault, out_refund_no: str):
             return _err("RESOURCE_NOT_EXISTS", "退款单不存在", fault)
         return _signed(200, _refund_view(refund_row), fault)
 
-
-# --- notifications -----------------------------------------------------------------------------
-
-
-def _notify(state, mchid: str, url: str, event_type: str, summary: str, original_type: str,
-            resource: dict[str, Any]) -> None:
-    """Queue a signed, encrypted notification; delivered from a thread on WeChat's schedule.
-    Called with the emulator lock held."""
-    pay = state.pay
-    merchant = pay.merchants[mchid]
-    plaintext = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
-    notice = {
-        "id": "EV-" + secrets.token_hex(10), "create_time": _now_text(),
-        "resource_type": "encrypt-resource", "event_type": event_type, "summary": summary,
-        "resource": encrypt_resource(merchant["apiv3_key"], plaintext, associated_data=original_type,
-                                     original_type=original_type),
-    }
-    record = {"id": notice["id"], "event_type": event_type, "url": url, "attempts": [],
-              "delivered": False, "resource": resource}
-    pay.notifications.append(record)
-    thread = threading.Thread(target=_deliver, args=(state, pay.generation, notice, record),
-                              daemon=True)
-    thread.start()
-
-
-def _deliver(state, generation: int, notice: dict[str, Any], record: dict[str, Any]) -> None:
-    body = json.dumps(notice, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    for attempt in range(len(NOTIFY_SCHEDULE) + 1):
-        with state.lock:
-            pay = state.pay
-            if pay.generation != generation:
-                return
-            platform, factor = pay.current, pay.notify_time_factor
-        ts, nonce = str(int(time.time())), new_nonce()
-        headers = {"Content-Type": "application/json", "Wechatpay-Timestamp": ts,
-                   "Wechatpay-Nonce": nonce, "Wechatpay-Serial": platform.serial,
-                   "Wechatpay-Signature": sign(platform.key, build_verify_message(ts, nonce, body)),
-                   "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
-                   "User-Agent": "Mozilla/4.0 (WeChat Pay emulator)"}
-        try:
-            status = requests.post(record["url"], data=body, headers=headers,
-                                   timeout=NOTIFY_TIMEOUT).status_code
-        except requests.RequestException as exc:
-            status = f"error: {type(exc).__name__}"
-        with state.lock:
-            record["attempts"].append({"at": time.time(), "status": status})
-            if status in (200, 204):
-                record["delivered"] = True
-                return
-        if attempt < len(NOTIFY_SCHEDULE):
-            time.sleep(NOTIFY_SCHEDULE[attempt] / factor)
 
 
 # --- platform certificates ---------------------------------------------------------------------
@@ -571,64 +421,6 @@ def certificates(merchant, fault):
                      "encrypt_certificate": sealed})
     return _signed(200, {"data": data}, fault)
 
-
-# --- bills -------------------------------------------------------------------------------------
-
-BILL_COLUMNS = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,"
-                "交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,"
-                "充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注")
-BILL_SUMMARY = "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额"
-FEE_RATE = 0.006
-
-
-def _yuan(fen: int | float, places: int = 2) -> str:
-    return f"{fen / 100:.{places}f}"
-
-
-def _row(fields: list[str]) -> str:
-    return ",".join("`" + f for f in fields)
-
-
-def build_trade_bill(pay: PayEmulatorState, mchid: str, bill_date: str, bill_type: str) -> bytes | None:
-    """The bill text (module docstring), or None when nothing happened that day."""
-    rows: list[str] = []
-    paid_total = refund_total = fee_total = 0.0
-    count = 0
-    day = lambda ts: datetime.fromtimestamp(ts, SHANGHAI).strftime("%Y-%m-%d")  # noqa: E731
-    stamp = lambda ts: datetime.fromtimestamp(ts, SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
-    if bill_type in ("ALL", "SUCCESS"):
-        for order in pay.orders.values():
-            if order["mchid"] != mchid or not order.get("paid_at") or day(order["paid_at"]) != bill_date:
-                continue
-            fee = order["amount"] * FEE_RATE
-            rows.append(_row([stamp(order["paid_at"]), order["appid"], mchid, "0", "",
-                              order["transaction_id"], order["out_trade_no"], order["openid"],
-                              order["trade_type"], "SUCCESS", "OTHERS", "CNY", _yuan(order["amount"]),
-                              "0.00", "0", "0", "0.00", "0.00", "", "", order["description"],
-                              order.get("attach", ""), _yuan(fee, 5), "0.60%", _yuan(order["amount"]),
-                              "0.00", ""]))
-            count += 1
-            paid_total += order["amount"]
-            fee_total += fee
-    if bill_type in ("ALL", "REFUND"):
-        for row in pay.refunds.values():
-            if row["mchid"] != mchid or not row.get("succeeded_at") or day(row["succeeded_at"]) != bill_date:
-                continue
-            fee = -row["refund"] * FEE_RATE
-            rows.append(_row([stamp(row["succeeded_at"]), row["appid"], mchid, "0", "",
-                              row["transaction_id"], row["out_trade_no"], row["openid"], "", "REFUND",
-                              "OTHERS", "CNY", "0.00", "0.00", row["refund_id"], row["out_refund_no"],
-                              _yuan(row["refund"]), "0.00", "ORIGINAL", "SUCCESS", row["description"],
-                              "", _yuan(fee, 5), "0.60%", "0.00", _yuan(row["refund"]), ""]))
-            count += 1
-            refund_total += row["refund"]
-            fee_total += fee
-    if not rows:
-        return None
-    lines = [BILL_COLUMNS, *rows, BILL_SUMMARY,
-             _row([str(count), _yuan(paid_total), _yuan(refund_total), "0.00", _yuan(fee_total, 5),
-                   _yuan(paid_total), _yuan(refund_total)])]
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
 @bp.get("/v3/bill/tradebill")
@@ -669,109 +461,3 @@ def billdownload(merchant, fault):
         content = content.replace(b"`", b"'", 1)
     return Response(content, status=200, mimetype="text/plain")  # bill files are not signed
 
-
-# --- control (the shopper, and test set-up) ------------------------------------------------------
-
-
-def _control_body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    return data if isinstance(data, dict) else {}
-
-
-@bp.post("/control/merchant")
-def control_merchant():
-    data = _control_body()
-    try:
-        key = public_key_from_pem(str(data["public_key"]))
-        apiv3 = str(data["apiv3_key"]).encode()
-        if len(apiv3) != 32:
-            raise ValueError("apiv3_key must be 32 bytes")
-        merchant = {"mchid": str(data["mchid"]), "appid": str(data["appid"]),
-                    "serial_no": str(data["serial_no"]), "public_key": key, "apiv3_key": apiv3}
-    except (KeyError, ValueError, WxPayError) as exc:
-        return jsonify(error=str(exc)), 400
-    with _emu().lock:
-        _pay().merchants[merchant["mchid"]] = merchant
-    return jsonify(ok=True, platform_serial=_pay().current.serial,
-                   platform_certificate=_pay().current.pem.decode())
-
-
-@bp.post("/control/config")
-def control_config():
-    data = _control_body()
-    pay = _pay()
-    with _emu().lock:
-        if "notify_time_factor" in data:
-            pay.notify_time_factor = float(data["notify_time_factor"])
-        if "refund_settle_seconds" in data:
-            pay.refund_settle_seconds = float(data["refund_settle_seconds"])
-        if "codepay_auto_revoke_seconds" in data:
-            pay.codepay_auto_revoke_seconds = float(data["codepay_auto_revoke_seconds"])
-    return jsonify(notify_time_factor=pay.notify_time_factor,
-                   refund_settle_seconds=pay.refund_settle_seconds,
-                   codepay_auto_revoke_seconds=pay.codepay_auto_revoke_seconds)
-
-
-@bp.post("/control/faults")
-def control_faults():
-    data = _control_body()
-    fault = PayFault(api=str(data.get("api", "*")), status=data.get("status"),
-                     code=str(data.get("code", "")), message=str(data.get("message", "")),
-                     delay=float(data.get("delay", 0)), tamper=bool(data.get("tamper")),
-                     unsigned=bool(data.get("unsigned")), extra=dict(data.get("extra") or {}),
-                     times=int(data.get("times", 1)))
-    with _emu().lock:
-        _pay().faults.append(fault)
-    return jsonify(ok=True)
-
-
-@bp.post("/control/rotate-certificate")
-def control_rotate():
-    with _emu().lock:
-        platform = _pay().rotate()
-    return jsonify(serial=platform.serial)
-
-
-@bp.post("/control/pay")
-def control_pay():
-    data = _control_body()
-    with _emu().lock:
-        for order in _pay().orders.values():
-            if (data.get("out_trade_no") and order["out_trade_no"] == data["out_trade_no"]) or \
-                    (data.get("code_url") and order.get("code_url") == data["code_url"]) or \
-                    (data.get("prepay_id") and order.get("prepay_id") == data["prepay_id"]):
-                if order["trade_state"] != "NOTPAY":
-                    return jsonify(error=f"order is {order['trade_state']}"), 409
-                openid = data.get("openid")
-                if order["trade_type"] == "JSAPI" and openid and openid != order["openid"]:
-                    return jsonify(error="this prepay belongs to another payer"), 409
-                _mark_paid(_emu(), order, openid)
-                return jsonify(_transaction(order))
-    return jsonify(error="no such order"), 404
-
-
-@bp.post("/control/payment-code")
-def control_payment_code():
-    data = _control_body()
-    outcome = str(data.get("outcome", "pay"))
-    if outcome not in ("pay", "give_up", "notenough"):
-        return jsonify(error="outcome is pay, give_up or notenough"), 400
-    code = str(10 + secrets.randbelow(6)) + "".join(str(secrets.randbelow(10)) for _ in range(16))
-    with _emu().lock:
-        _pay().codes[code] = {"openid": str(data.get("openid") or "oEmuPayer" + secrets.token_hex(8)),
-                              "seconds": float(data.get("seconds", 0)), "outcome": outcome,
-                              "used": False}
-    return jsonify(auth_code=code)
-
-
-@bp.get("/control/state")
-def control_state():
-    with _emu().lock:
-        pay = _pay()
-        for order in pay.orders.values():
-            _settle_code(_emu(), order)
-        return jsonify(
-            orders=[_transaction(o) for o in pay.orders.values()],
-            refunds=[_refund_view(r) for r in pay.refunds.values()],
-            notifications=[{k: v for k, v in n.items() if k != "resource"} for n in pay.notifications],
-            calls=pay.calls, platform_serials=[p.serial for p in pay.platform])

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+SHANGHAI = timezone(timedelta(hours=8))  # WeChat writes times in Beijing time
+
 # §10.4: WeChat's notification retry schedule after the first attempt (seconds).
 NOTIFY_SCHEDULE = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800,
                    21600, 21600)
