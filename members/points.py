@@ -142,10 +142,15 @@ def request_adjustment(member_id: int, delta: int, reason: str, staff_id: int) -
     return adjustment
 
 
-def approve_adjustment(adjustment_id: int, approver_id: int) -> PointsAdjustment:
+def _locked_adjustment(adjustment_id: int) -> PointsAdjustment:
     adjustment = db.session.get(PointsAdjustment, adjustment_id, with_for_update=True)
     if adjustment is None:
         raise UnknownMember(f"no adjustment {adjustment_id}")
+    return adjustment
+
+
+def approve_adjustment(adjustment_id: int, approver_id: int) -> PointsAdjustment:
+    adjustment = _locked_adjustment(adjustment_id)
     if adjustment.status != "pending":
         return adjustment
     if approver_id == adjustment.requested_by_id:
@@ -155,9 +160,7 @@ def approve_adjustment(adjustment_id: int, approver_id: int) -> PointsAdjustment
 
 
 def reject_adjustment(adjustment_id: int, staff_id: int) -> PointsAdjustment:
-    adjustment = db.session.get(PointsAdjustment, adjustment_id, with_for_update=True)
-    if adjustment is None:
-        raise UnknownMember(f"no adjustment {adjustment_id}")
+    adjustment = _locked_adjustment(adjustment_id)
     if adjustment.status == "pending":
         adjustment.status, adjustment.approved_by_id, adjustment.decided_at = "rejected", staff_id, utcnow()
         db.session.flush()
