@@ -103,6 +103,12 @@ class Settings:
     WXPAY_PLATFORM_CERTS_DIR: str = ""
     WXPAY_API_BASE: str = WXPAY_PUBLIC_API
     WXPAY_NOTIFY_URL_BASE: str = ""
+    # How long a counter QR or a mini-program prepay stays payable before the order is closed.
+    WXPAY_ORDER_TTL_MINUTES: int = 15
+    # The emulator only: a PEM file holding the platform private key and certificate the emulated
+    # WeChat Pay signs with (its certificate is what WXPAY_PLATFORM_CERTS_DIR holds). Written by
+    # `python -m payments.demo_keys`; empty: the emulator makes a fresh key at start.
+    EMULATOR_PAY_KEY_FILE: str = ""
 
     @property
     def payments_enabled(self) -> bool:

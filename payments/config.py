@@ -6,7 +6,8 @@ Key material is read from the files the environment names; a bad file fails at s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -22,6 +23,31 @@ class PaymentConfig:
     signer: wxpay_v3.MerchantSigner
     api_base: str
     notify_url_base: str
+    order_ttl_minutes: int = 15
+    _gateways: dict = field(default_factory=dict, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @property
+    def notify_url(self) -> str:
+        return self.notify_url_base.rstrip("/") + "/pay/notify"
+
+    @property
+    def refund_notify_url(self) -> str:
+        return self.notify_url_base.rstrip("/") + "/pay/refund-notify"
+
+    def gateway(self, appid: str):
+        """The v3 client for orders placed for `appid` (the OA's or the mini-program's), one per
+        app per process: it shares the verifier, so a certificate downloaded once serves all."""
+        from payments.gateway import WechatPayGateway
+
+        with self._lock:
+            gateway = self._gateways.get(appid)
+            if gateway is None:
+                gateway = WechatPayGateway(mchid=self.mchid, appid=appid, serial_no=self.signer.serial_no,
+                                           private_key=self.signer.private_key, apiv3_key=self.apiv3_key,
+                                           verifier=self.verifier, api_base=self.api_base)
+                self._gateways[appid] = gateway
+            return gateway
 
     def __repr__(self) -> str:  # never print the key
         return f"PaymentConfig(mchid={self.mchid!r}, api_base={self.api_base!r})"
@@ -56,5 +82,19 @@ def load_payment_config(settings) -> PaymentConfig | None:
     private_key: rsa.RSAPrivateKey = wxpay_v3.load_private_key(settings.WXPAY_PRIVATE_KEY_FILE)
     signer = wxpay_v3.MerchantSigner(settings.WXPAY_MCHID, settings.WXPAY_CERT_SERIAL, private_key)
     return PaymentConfig(settings.WXPAY_MCHID, key, verifier, signer, settings.WXPAY_API_BASE,
-                         settings.WXPAY_NOTIFY_URL_BASE)
+                         settings.WXPAY_NOTIFY_URL_BASE, settings.WXPAY_ORDER_TTL_MINUTES)
 
+
+
+class PaymentsOff(RuntimeError):
+    """WeChat Pay is not configured (every WXPAY_* setting is empty)."""
+
+
+def current_payment_config() -> PaymentConfig:
+    """The running app's payment configuration; PaymentsOff when payments are not set up."""
+    from flask import current_app
+
+    config = current_app.extensions.get("wx_pay")
+    if config is None:
+        raise PaymentsOff("WeChat Pay is not configured: set the WXPAY_* settings (see README)")
+    return config

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wx_service.db import Base, UTCDateTime, utcnow
@@ -38,6 +38,34 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Native: the code_url shown as a QR; JSAPI: the prepay_id. Set once WeChat has the order.
+    code_url: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    prepay_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Where it was paid (a counter or till id; "mp" for the mini-program) and the online touch
+    # that led to it (a QR scene, an article, a reservation): what makes O2O traceable.
+    counter: Mapped[str] = mapped_column(String(32), default="", index=True)
+    source: Mapped[str] = mapped_column(String(64), default="")
+    # Payment code: set just before the submit is sent, so a worker that dies mid-call knows the
+    # submit may have reached WeChat and queries instead of submitting twice.
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The last time a job asked WeChat about this order (query/close sweeps).
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CodepayAnswer(Base):
+    """Append-only: each answer WeChat gave in a payment-code flow, stored before acting on it,
+    so payments.codepay.next_step can pick the flow up where any worker left it."""
+
+    __tablename__ = "pay_codepay_answers"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("pay_orders.id"), index=True)
+    call: Mapped[str] = mapped_column(String(8))  # codepay.Call: SUBMIT | QUERY | REVERSE
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    result: Mapped[str] = mapped_column(String(32))
+    recall: Mapped[bool] = mapped_column(Boolean, default=False)
+    raw: Mapped[str] = mapped_column(Text, default="")
 
 
 class PaymentTransaction(Base):
@@ -69,5 +97,39 @@ class Refund(Base):
     status: Mapped[str] = mapped_column(String(16), default="PROCESSING")
     refund_id: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
     needs_reconcile: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str] = mapped_column(String(80), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReconciliationRun(Base):
+    """One comparison of a day's trade bill from WeChat with our orders and refunds."""
+
+    __tablename__ = "pay_reconciliation_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bill_date: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD, Beijing time
+    status: Mapped[str] = mapped_column(String(16), default="RUNNING")  # RUNNING | MATCHED | DIFFERENCES | FAILED
+    wechat_rows: Mapped[int] = mapped_column(Integer, default=0)
+    our_rows: Mapped[int] = mapped_column(Integer, default=0)
+    differences: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReconciliationDifference(Base):
+    """One disagreement found by a run. Reported, never fixed silently: a person resolves it."""
+
+    __tablename__ = "pay_reconciliation_differences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pay_reconciliation_runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))  # MISSING_OURS | MISSING_WECHAT | AMOUNT | STATE …
+    out_trade_no: Mapped[str] = mapped_column(String(32), default="")
+    out_refund_no: Mapped[str] = mapped_column(String(64), default="")
+    ours: Mapped[str] = mapped_column(Text, default="")  # what our records say
+    wechat: Mapped[str] = mapped_column(Text, default="")  # what the bill says
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolution: Mapped[str] = mapped_column(Text, default="")

@@ -56,7 +56,13 @@ def base_url(live_port: int) -> str:
 
 @pytest.fixture(scope="session")
 def settings(base_url: str, tmp_path_factory):
-    overrides: dict = {"WECHAT_API_BASE": f"{base_url}/_emulator"}
+    from payments.demo_keys import ensure_demo_merchant
+
+    # Payments on, against the emulated WeChat Pay: a made-up merchant whose keys live in a
+    # temporary folder, and the emulator's platform key that the merchant's certificate store trusts.
+    overrides: dict = {"WECHAT_API_BASE": f"{base_url}/_emulator",
+                       **ensure_demo_merchant(tmp_path_factory.mktemp("wxpay")),
+                       "WXPAY_API_BASE": f"{base_url}/_emulator/pay", "WXPAY_NOTIFY_URL_BASE": base_url}
     if not REAL_DB:
         # A file, not :memory:, so that each thread (webhook, jobs) has its own connection and
         # transactions stay apart as they do on Postgres.

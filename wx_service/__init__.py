@@ -43,6 +43,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     pay_notify.init_app(app, settings)
 
+    from wx_service import console
+
+    console.init_app(app)
+
     if settings.WECHAT_EMULATOR:
         from wx_service.emulator import mount_emulator
 

@@ -161,8 +161,11 @@ def register_cli(app: Flask) -> None:
         upgrade_database(wx.settings.DATABASE_URL)
         from wx_service.demo_data import load_demo_data
 
+        from wx_service.demo_data import load_demo_staff
+
         with wx.db.unit_of_work():
             click.echo(load_demo_data())
+            staff_line = load_demo_staff()
 
         def push_menu_when_up() -> None:
             import time
@@ -191,7 +194,8 @@ def register_cli(app: Flask) -> None:
                     register_demo_cards(app)
                 except Exception as exc:  # the demo still runs; the page says no menu was pushed
                     log.warning("could not set up the emulator (is WECHAT_API_BASE the emulator?): %s", exc)
-            click.echo(f"\n  Shopper page:  http://{host}:{port}/_emulator/\n  Webhook:       http://{host}:{port}/wechat\n")
+            click.echo(f"\n  Shopper page:  http://{host}:{port}/_emulator/\n  Webhook:       http://{host}:{port}/wechat\n"
+                       f"  Staff console: http://{host}:{port}/console/  ({staff_line.split('(')[1]}\n")
 
         import threading
 

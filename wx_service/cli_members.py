@@ -57,6 +57,20 @@ def register_member_cli(app: Flask) -> None:
             db.session.add(Staff(username=username, name=name))
         click.echo(f"staff {username} ({name}) added")
 
+    @staff_group.command("password")
+    @click.argument("username")
+    @click.password_option(help="The new console password (prompted twice when not given).")
+    def staff_password(username: str, password: str) -> None:
+        """Set a staff member's console sign-in password."""
+        from members import staff as staff_service
+
+        try:
+            with uow():
+                staff_service.set_password(username, password)
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc.args[0]))
+        click.echo(f"password set for {username}")
+
     @app.cli.group("points")
     def points_group() -> None:
         """Staff adjustments of a member's points."""

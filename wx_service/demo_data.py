@@ -60,6 +60,23 @@ DEMO_MEMBERS = [
 ]
 
 
+# The demo's console sign-in, printed by `serve-demo`. Only serve-demo (emulator on) sets it.
+DEMO_STAFF = ("demo", "演示店员", "demo-pass-1234")
+
+
+def load_demo_staff() -> str:
+    """A console user for the demo, with a known password (serve-demo only, never production)."""
+    from members import staff as staff_service
+    from members.models import Staff
+
+    username, name, password = DEMO_STAFF
+    if staff_service.get_staff(username) is None:
+        db.session.add(Staff(username=username, name=name))
+        db.session.flush()
+        staff_service.set_password(username, password)
+    return f"console: http://<host>/console/ (sign in as {username} / {password})"
+
+
 def load_demo_members() -> int:
     """Members at every level, with points from one payment each and, once the card exists on
     (emulated) WeChat, an active card already in sync. Idempotent by openid, payment and code."""

@@ -77,7 +77,11 @@ def wechat_client():
     return services().wechat_client
 
 
-def enqueue_after_commit(func_path: str, **kwargs: Any) -> None:
-    """Queue a job once the current transaction commits (and never if it rolls back)."""
+def enqueue_after_commit(func_path: str, *, delay: float = 0, **kwargs: Any) -> None:
+    """Queue a job once the current transaction commits (and never if it rolls back), to run
+    no sooner than `delay` seconds after that."""
     queue = services().queue
-    db.after_commit(lambda: queue.enqueue(func_path, **kwargs))
+    if delay > 0:
+        db.after_commit(lambda: queue.enqueue_in(delay, func_path, **kwargs))
+    else:
+        db.after_commit(lambda: queue.enqueue(func_path, **kwargs))

@@ -16,11 +16,13 @@ same classification of failures:
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
 import queue as queue_lib
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,9 @@ class FinalJobFailure(Exception):
 
 class JobQueue(Protocol):
     def enqueue(self, func_path: str, **kwargs: Any) -> None: ...
+
+    def enqueue_in(self, seconds: float, func_path: str, **kwargs: Any) -> None:
+        """Run the job no sooner than `seconds` from now (payment-code polling, retries)."""
 
 
 def _resolve(func_path: str) -> Callable[..., Any]:
@@ -107,6 +112,17 @@ class RQJobQueue:
         retry = Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals)) if self.retry_intervals else None
         self.queue.enqueue(run_job, func_path, kwargs, retry=retry, description=func_path)
 
+    def enqueue_in(self, seconds: float, func_path: str, **kwargs: Any) -> None:
+        """Scheduled by RQ's scheduler, which the worker command runs (`with_scheduler=True`)."""
+        from rq import Retry
+
+        if seconds <= 0:
+            self.enqueue(func_path, **kwargs)
+            return
+        retry = Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals)) if self.retry_intervals else None
+        self.queue.enqueue_in(timedelta(seconds=seconds), run_job, func_path, kwargs, retry=retry,
+                              description=func_path)
+
 
 class InProcessJobQueue:
     """A background thread in this process, for the demo and the embedded-default tests.
@@ -118,7 +134,9 @@ class InProcessJobQueue:
     def __init__(self, app, retry_intervals: tuple[int, ...]) -> None:
         self.app = app
         self.retry_intervals = retry_intervals
-        self._jobs: queue_lib.Queue[tuple[float, str, dict[str, Any], int]] = queue_lib.Queue()
+        # Ordered by due time, so a job scheduled for later never holds up one due now.
+        self._jobs: queue_lib.PriorityQueue[tuple[float, int, str, dict[str, Any], int]] = queue_lib.PriorityQueue()
+        self._order = itertools.count()
         self._idle = threading.Condition()
         self._pending = 0
         self.failed: list[tuple[str, dict[str, Any], str]] = []
@@ -127,19 +145,25 @@ class InProcessJobQueue:
         self._thread.start()
 
     def enqueue(self, func_path: str, **kwargs: Any) -> None:
+        self.enqueue_in(0, func_path, **kwargs)
+
+    def enqueue_in(self, seconds: float, func_path: str, **kwargs: Any) -> None:
         with self._idle:
             self._pending += 1
-        self._jobs.put((time.monotonic(), func_path, kwargs, 0))
+        self._put(time.monotonic() + max(seconds, 0), func_path, kwargs, 0)
+
+    def _put(self, due: float, func_path: str, kwargs: dict[str, Any], attempt: int) -> None:
+        self._jobs.put((due, next(self._order), func_path, kwargs, attempt))
 
     def _loop(self) -> None:
         while True:
-            due, func_path, kwargs, attempt = self._jobs.get()
+            due, _, func_path, kwargs, attempt = self._jobs.get()
             delay = due - time.monotonic()
             if delay > 0:
-                time.sleep(min(delay, 0.5))
-                if due - time.monotonic() > 0:
-                    self._jobs.put((due, func_path, kwargs, attempt))
-                    continue
+                # Wake at least every 0.2 s: a job enqueued meanwhile may be due sooner.
+                time.sleep(min(delay, 0.2))
+                self._put(due, func_path, kwargs, attempt)
+                continue
             finished = True
             try:
                 with self.app.app_context():
@@ -150,7 +174,7 @@ class InProcessJobQueue:
             except Exception as exc:  # transient
                 if attempt < len(self.retry_intervals):
                     finished = False
-                    self._jobs.put((time.monotonic() + self.retry_intervals[attempt], func_path, kwargs, attempt + 1))
+                    self._put(time.monotonic() + self.retry_intervals[attempt], func_path, kwargs, attempt + 1)
                 else:
                     log.error("job gave up after %d retries: %s", attempt, exc)
                     self.failed.append((func_path, kwargs, str(exc)))

@@ -52,3 +52,8 @@ def mp_session(appid: str, token_hash: str, ttl: int) -> RedisKey:
 def mp_session_key(appid: str, mp_openid: str, ttl: int) -> RedisKey:
     """WeChat's session_key for a mini-program user: kept server-side only, apart from the session."""
     return RedisKey(f"{PREFIX}:{appid}:mp:session_key:{mp_openid}", ttl)
+
+
+def console_login_failures(appid: str, username: str) -> RedisKey:
+    """Failed console sign-ins for a username; the TTL is the lock-out window."""
+    return RedisKey(f"{PREFIX}:{appid}:console:login_failures:{username.lower()}", 15 * 60)

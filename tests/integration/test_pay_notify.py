@@ -2,7 +2,7 @@
 
 A test RSA key pair plays WeChat Pay's platform key (public-key mode), a test APIv3 key
 encrypts the resources; the app's payment configuration is built from settings pointing at
-these files and swapped in for each test (the session app itself runs with payments off).
+these files and swapped in for each test (the session app runs with the demo merchant).
 """
 from __future__ import annotations
 
@@ -146,8 +146,8 @@ def count(app, model) -> int:
 
 # -- tests -----------------------------------------------------------------------------------------
 
-def test_payments_off_the_endpoints_answer_503(app, base_url):
-    assert app.extensions["wx_pay"] is None
+def test_payments_off_the_endpoints_answer_503(app, base_url, monkeypatch):
+    monkeypatch.setitem(app.extensions, "wx_pay", None)  # every WXPAY_* setting empty
     response = requests.post(f"{base_url}/pay/notify", data=b"{}", timeout=5)
     assert response.status_code == 503
     assert response.json()["code"] == "FAIL"

@@ -13,6 +13,7 @@ from wx_service.emulator.api import bp as api_bp
 from wx_service.emulator.card_api import bp as card_api_bp
 from wx_service.emulator.mp_api import bp as mp_api_bp
 from wx_service.emulator.pay_api import bp as pay_api_bp
+from wx_service.emulator.pay_state import PayEmulatorState, load_platform_cert
 from wx_service.emulator.shopper import ShopperClient
 from wx_service.emulator.state import EmulatorState, Fault
 from wx_service.emulator.template_api import bp as template_api_bp
@@ -149,10 +150,27 @@ def control_reset():
     return jsonify(ok=True)
 
 
+def _pay_state(app: Flask) -> PayEmulatorState:
+    """WeChat Pay's side: its platform key (from EMULATOR_PAY_KEY_FILE when set, so the service's
+    stored platform certificate matches) and, when the service has payments configured, its
+    merchant, registered as a merchant registers in the merchant platform: certificate serial,
+    public key, APIv3 key, and the apps bound to it (the OA and the mini-program)."""
+    s = app.extensions["wx"].settings
+    pay = PayEmulatorState(load_platform_cert(s.EMULATOR_PAY_KEY_FILE) if s.EMULATOR_PAY_KEY_FILE else None)
+    config = app.extensions.get("wx_pay")
+    if config is not None:
+        pay.standing_merchants[config.mchid] = {
+            "mchid": config.mchid, "appids": {s.WECHAT_APPID, s.mp_appid},
+            "serial_no": config.signer.serial_no, "public_key": config.signer.private_key.public_key(),
+            "apiv3_key": config.apiv3_key}
+        pay.reset()
+    return pay
+
+
 def mount_emulator(app: Flask) -> EmulatorState:
     s = app.extensions["wx"].settings
     state = EmulatorState(s.WECHAT_APPID, s.WECHAT_SECRET, s.WECHAT_TOKEN, s.WECHAT_AES_KEY,
-                          s.WECHAT_ORIGINAL_ID, s.EMULATOR_PUSH_TIMEOUT)
+                          s.WECHAT_ORIGINAL_ID, s.EMULATOR_PUSH_TIMEOUT, pay=_pay_state(app))
     app.extensions["wx_emulator"] = state
     app.register_blueprint(api_bp, url_prefix=PREFIX, name="emulator_api")
     app.register_blueprint(card_api_bp, url_prefix=PREFIX)

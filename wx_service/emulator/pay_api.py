@@ -20,7 +20,8 @@ retried notifications), pay_bill.py (the bill text), pay_control.py (the endpoin
 pay_state.py (what it remembers; EmulatorState.pay).
 
 Control endpoints (POST JSON under /_emulator/pay/control/, pay_control.py):
-  merchant     {mchid, appid, serial_no, public_key (PEM), apiv3_key}
+  merchant     {mchid, appid or appids (the apps bound to the merchant), serial_no,
+               public_key (PEM), apiv3_key}
   config       {notify_time_factor, refund_settle_seconds, codepay_auto_revoke_seconds (45)}
   faults       {api, status?, code?, message?, delay?, tamper?, unsigned?, extra?, times?}
                api: native jsapi codepay query close reverse refund refund_query tradebill
@@ -200,7 +201,7 @@ def _new_order(merchant: dict[str, Any], fault: PayFault | None, trade_type: str
     if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
         return _err("PARAM_ERROR", "amount.total 必须为正整数（分）", fault,
                     detail={"field": "amount.total", "location": "body"})
-    if body["mchid"] != merchant["mchid"] or body["appid"] != merchant["appid"]:
+    if body["mchid"] != merchant["mchid"] or body["appid"] not in merchant["appids"]:
         return _err("PARAM_ERROR", "appid 和 mchid 不匹配", fault)
     openid = None
     if trade_type == "JSAPI":
@@ -249,7 +250,7 @@ def codepay(merchant, fault):
     total = (body.get("amount") or {}).get("total") if isinstance(body.get("amount"), dict) else None
     if not body.get("out_trade_no") or not body.get("description") or not isinstance(total, int) or total <= 0:
         return _err("PARAM_ERROR", "缺少参数", fault)
-    if body.get("mchid") != merchant["mchid"] or body.get("appid") != merchant["appid"]:
+    if body.get("mchid") != merchant["mchid"] or body.get("appid") not in merchant["appids"]:
         return _err("PARAM_ERROR", "appid 和 mchid 不匹配", fault)
     if not (len(auth_code) == 18 and auth_code.isdigit() and auth_code[:2] in {"10", "11", "12", "13", "14", "15"}):
         return _err("PARAM_ERROR", "付款码格式错误", fault, detail={"field": "payer.auth_code"})
@@ -327,7 +328,7 @@ def close(merchant, fault, out_trade_no: str):
 @pay_api("reverse")
 def reverse(merchant, fault, out_trade_no: str):
     body = _body() or {}
-    if body.get("mchid") != merchant["mchid"] or body.get("appid") != merchant["appid"]:
+    if body.get("mchid") != merchant["mchid"] or body.get("appid") not in merchant["appids"]:
         return _err("PARAM_ERROR", "缺少参数 appid/mchid", fault)
     with _emu().lock:
         order = _order(merchant["mchid"], out_trade_no)

@@ -33,7 +33,10 @@ def control_merchant():
         apiv3 = str(data["apiv3_key"]).encode()
         if len(apiv3) != 32:
             raise ValueError("apiv3_key must be 32 bytes")
-        merchant = {"mchid": str(data["mchid"]), "appid": str(data["appid"]),
+        appids = data.get("appids") or [data["appid"]]
+        if not isinstance(appids, list):
+            raise ValueError("appids is a list")
+        merchant = {"mchid": str(data["mchid"]), "appids": {str(a) for a in appids},
                     "serial_no": str(data["serial_no"]), "public_key": key, "apiv3_key": apiv3}
     except (KeyError, ValueError, WxPayError) as exc:
         return jsonify(error=str(exc)), 400

@@ -45,6 +45,17 @@ def new_platform_cert() -> PlatformCert:
     return PlatformCert(key, cert, format(serial, "X"), cert.public_bytes(serialization.Encoding.PEM))
 
 
+def load_platform_cert(path: str) -> PlatformCert:
+    """The platform key and certificate from one PEM file (payments/demo_keys.py writes it), so
+    that a merchant configured with that certificate trusts the emulator across restarts."""
+    data = open(path, "rb").read()
+    key = serialization.load_pem_private_key(data, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: not an RSA private key")
+    cert = x509.load_pem_x509_certificate(data[data.index(b"-----BEGIN CERTIFICATE-----"):])
+    return PlatformCert(key, cert, format(cert.serial_number, "X"), cert.public_bytes(serialization.Encoding.PEM))
+
+
 @dataclass
 class PayFault:
     """The next `times` calls to `api` ("*" any): answer `status`/`code`, or wait `delay` s, or
@@ -62,8 +73,11 @@ class PayFault:
 
 
 class PayEmulatorState:
-    def __init__(self) -> None:
-        self.platform: list[PlatformCert] = [new_platform_cert()]
+    def __init__(self, platform: PlatformCert | None = None) -> None:
+        self.platform: list[PlatformCert] = [platform or new_platform_cert()]
+        # Merchants registered when the app starts (its own WXPAY_* configuration, as if set up in
+        # the merchant platform): they survive reset(), test-registered ones do not.
+        self.standing_merchants: dict[str, dict[str, Any]] = {}
         self.reset()
 
     @property
@@ -81,7 +95,8 @@ class PayEmulatorState:
             timer.cancel()
         self.timers: list[threading.Timer] = []
         self.generation = getattr(self, "generation", 0) + 1
-        self.merchants: dict[str, dict[str, Any]] = {}  # mchid -> {appid, serial_no, public_key, apiv3_key}
+        # mchid -> {appids, serial_no, public_key, apiv3_key}
+        self.merchants: dict[str, dict[str, Any]] = dict(self.standing_merchants)
         self.orders: dict[str, dict[str, Any]] = {}  # (mchid, out_trade_no) keyed as "mchid/no"
         self.refunds: dict[str, dict[str, Any]] = {}
         self.codes: dict[str, dict[str, Any]] = {}  # auth_code -> {openid, seconds, outcome, used}

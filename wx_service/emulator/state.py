@@ -83,7 +83,7 @@ ERRMSG = {
 
 class EmulatorState:
     def __init__(self, appid: str, secret: str, token: str, aes_key: str, original_id: str,
-                 push_timeout: float) -> None:
+                 push_timeout: float, pay: PayEmulatorState | None = None) -> None:
         self.appid = appid
         self.secret = secret
         self.token = token
@@ -94,6 +94,8 @@ class EmulatorState:
         self.push_mode = "safe"  # plaintext | compatible | safe
         self.lock = threading.RLock()
         self.clock_offset = 0.0
+        if pay is not None:
+            self.pay = pay
         self.reset()
 
     def reset(self) -> None:

@@ -1,0 +1,39 @@
+"""Store staff who sign in to the console: passwords (hashed by werkzeug), never stored plain."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from members.models import Staff
+from wx_service.extensions import db
+
+MIN_PASSWORD_LENGTH = 8
+# Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def get_staff(username: str) -> Staff | None:
+    return db.session.scalar(select(Staff).where(Staff.username == username))
+
+
+def set_password(username: str, password: str) -> Staff:
+    """Set (or reset) a staff member's console password. Flushes."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    staff = get_staff(username)
+    if staff is None:
+        raise LookupError(f"no staff member {username!r}")
+    staff.password_hash = generate_password_hash(password)
+    db.session.flush()
+    return staff
+
+
+def authenticate(username: str, password: str) -> Staff | None:
+    """The active staff member with this username and password, else None."""
+    staff = get_staff(username)
+    if staff is None or not staff.password_hash:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(staff.password_hash, password) or not staff.active:
+        return None
+    return staff
