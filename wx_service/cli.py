@@ -67,9 +67,11 @@ def register_demo_qr_codes() -> None:
 def register_cli(app: Flask) -> None:
     from wx_service.cli_cards import register_card_cli
     from wx_service.cli_members import register_member_cli
+    from wx_service.cli_pay import register_pay_cli
 
     register_card_cli(app)
     register_member_cli(app)
+    register_pay_cli(app)
 
     @app.cli.command("db-upgrade")
     def db_upgrade() -> None:
