@@ -1,30 +1,24 @@
-"""WeChat Pay API v3 protocol: request signing, response/callback verification, AES-GCM, paySign.
+"""Verification of WeChat Pay's responses and notifications: signature, freshness, probe detection.
 
-Pure functions and small classes over `cryptography`; no Flask, no database, no I/O except the
-PEM loaders, which take a path the caller got from the environment (keys never live in the repo).
-Reference: shared/reference/wechat-protocol.md §10-§11, vectors V-PAY3-1..6.
+Platform certificates held by serial, public-key mode (PUB_KEY_ID_…), or both during a migration.
+Reference: shared/reference/wechat-protocol.md §10.2 and §11.3, vectors V-PAY3-1..6.
 """
 from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from payments.exceptions import (
-    DecryptFailed,
     KeyLoadError,
     MissingSignature,
     SignatureInvalid,
@@ -32,16 +26,13 @@ from payments.exceptions import (
     StaleTimestamp,
     UnknownSerial,
 )
+from payments.wxpay_v3._bytes import Bytesish, _b
+from payments.wxpay_v3.keys import certificate_serial, certificates_from_pem
 
-AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
 PUB_KEY_ID_PREFIX = "PUB_KEY_ID_"
-AEAD_ALGORITHM = "AEAD_AES_256_GCM"
-CERTIFICATE_ASSOCIATED_DATA = "certificate"
 MAX_CLOCK_SKEW_SECONDS = 300
-APIV3_KEY_LENGTH = 32
-GCM_NONCE_LENGTH = 12
 
 _HEX_SERIAL = re.compile(r"[0-9A-Fa-f]{1,64}")
 
@@ -50,216 +41,6 @@ HEADER_NONCE = "Wechatpay-Nonce"
 HEADER_SIGNATURE = "Wechatpay-Signature"
 HEADER_SERIAL = "Wechatpay-Serial"
 HEADER_SIGNATURE_TYPE = "Wechatpay-Signature-Type"
-
-Bytesish = bytes | str
-
-
-def _b(value: Bytesish) -> bytes:
-    """Encode text as UTF-8: WeChat signs and encrypts the UTF-8 bytes of every string."""
-    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
-
-
-# --- keys ------------------------------------------------------------------------------------
-
-
-def _read(path: str | os.PathLike[str]) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise KeyLoadError(f"cannot read {os.fspath(path)!r}: {exc.strerror}") from exc
-
-
-def private_key_from_pem(pem: Bytesish) -> rsa.RSAPrivateKey:
-    """Parse the merchant API private key (apiclient_key.pem, PKCS#8 or PKCS#1); RSA only."""
-    try:
-        key = serialization.load_pem_private_key(_b(pem), password=None)
-    except (ValueError, TypeError) as exc:
-        raise KeyLoadError("not an unencrypted PEM private key") from exc
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise KeyLoadError("merchant API key must be RSA (SHA256withRSA)")
-    return key
-
-
-def public_key_from_pem(pem: Bytesish) -> rsa.RSAPublicKey:
-    """Parse a WeChat Pay public key (pub_key.pem, SubjectPublicKeyInfo); RSA only."""
-    try:
-        key = serialization.load_pem_public_key(_b(pem))
-    except (ValueError, TypeError) as exc:
-        raise KeyLoadError("not a PEM public key") from exc
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise KeyLoadError("WeChat Pay public key must be RSA")
-    return key
-
-
-def certificates_from_pem(pem: Bytesish) -> list[x509.Certificate]:
-    """Parse one or more PEM certificates (a platform-cert bundle may hold several during rotation)."""
-    try:
-        certs = x509.load_pem_x509_certificates(_b(pem))
-    except ValueError as exc:
-        raise KeyLoadError("not a PEM certificate") from exc
-    return certs
-
-
-def load_private_key(path: str | os.PathLike[str]) -> rsa.RSAPrivateKey:
-    """Load the merchant private key from a path the caller took from the environment."""
-    return private_key_from_pem(_read(path))
-
-
-def load_public_key(path: str | os.PathLike[str]) -> rsa.RSAPublicKey:
-    """Load the WeChat Pay public key (public-key mode) from a path taken from the environment."""
-    return public_key_from_pem(_read(path))
-
-
-def load_certificates(path: str | os.PathLike[str]) -> list[x509.Certificate]:
-    """Load platform certificates from a PEM file whose path comes from the environment."""
-    return certificates_from_pem(_read(path))
-
-
-def api_v3_key(value: Bytesish) -> bytes:
-    """Validate the APIv3 key: 32 ASCII bytes, so a truncated or padded setting fails at start-up."""
-    key = _b(value)
-    if len(key) != APIV3_KEY_LENGTH:
-        raise KeyLoadError(f"APIv3 key must be {APIV3_KEY_LENGTH} bytes, got {len(key)}")
-    return key
-
-
-def certificate_serial(cert: x509.Certificate) -> str:
-    """The serial as WeChat writes it in Wechatpay-Serial: uppercase hex without leading zeros."""
-    return format(cert.serial_number, "X")
-
-
-# --- request signing (§10.1) -----------------------------------------------------------------
-
-
-def new_nonce() -> str:
-    """32 uppercase hex characters, the shape of the doc's nonce_str; unpredictable by design."""
-    return secrets.token_hex(16).upper()
-
-
-def canonical_url(url: str) -> str:
-    """Path plus `?query` exactly as sent, without scheme or host: what WeChat puts in the message."""
-    parts = urlsplit(url)
-    path = parts.path or "/"
-    return f"{path}?{parts.query}" if parts.query else path
-
-
-def build_request_message(
-    method: str, url: str, timestamp: int | str, nonce: str, body: Bytesish = b""
-) -> bytes:
-    """`METHOD\\nURL\\ntimestamp\\nnonce\\nbody\\n`: five lines, each (the last too) ending in LF.
-
-    The body is the exact bytes sent (empty for GET); its own trailing newline is kept.
-    """
-    head = f"{method.upper()}\n{canonical_url(url)}\n{timestamp}\n{nonce}\n".encode()
-    return head + _b(body) + b"\n"
-
-
-def sign(private_key: rsa.RSAPrivateKey, message: Bytesish) -> str:
-    """SHA256withRSA (PKCS#1 v1.5, deterministic) then Base64, as every v3 signature is made."""
-    raw = private_key.sign(_b(message), padding.PKCS1v15(), hashes.SHA256())
-    return base64.b64encode(raw).decode("ascii")
-
-
-def format_authorization(
-    mchid: str, serial_no: str, nonce: str, timestamp: int | str, signature: str
-) -> str:
-    """The Authorization header value; serial_no is the MERCHANT certificate serial, not WeChat's."""
-    return (
-        f'{AUTH_SCHEME} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
-        f'timestamp="{timestamp}",serial_no="{serial_no}"'
-    )
-
-
-@dataclass(frozen=True)
-class MerchantSigner:
-    """What the merchant needs to sign requests and paySign: mchid, cert serial, private key."""
-
-    mchid: str
-    serial_no: str
-    private_key: rsa.RSAPrivateKey
-
-    def authorization(
-        self,
-        method: str,
-        url: str,
-        body: Bytesish = b"",
-        *,
-        timestamp: int | str | None = None,
-        nonce: str | None = None,
-    ) -> str:
-        """Sign one request; timestamp and nonce are injectable so tests can pin them."""
-        ts = int(time.time()) if timestamp is None else timestamp
-        nc = new_nonce() if nonce is None else nonce
-        signature = sign(self.private_key, build_request_message(method, url, ts, nc, body))
-        return format_authorization(self.mchid, self.serial_no, nc, ts, signature)
-
-    def jsapi_pay_params(
-        self,
-        app_id: str,
-        prepay_id: str,
-        *,
-        timestamp: int | str | None = None,
-        nonce: str | None = None,
-    ) -> dict[str, str]:
-        """Front-end parameters for WeixinJSBridge / wx.requestPayment (see `jsapi_pay_params`)."""
-        return jsapi_pay_params(
-            self.private_key, app_id, prepay_id, timestamp=timestamp, nonce=nonce
-        )
-
-
-def parse_authorization(header: str) -> dict[str, str]:
-    """Split an Authorization header into its items (for the emulator, which must check them)."""
-    scheme, _, rest = header.partition(" ")
-    if scheme != AUTH_SCHEME:
-        raise SignatureInvalid(f"unsupported authorization scheme {scheme!r}")
-    items: dict[str, str] = {}
-    for part in rest.split(","):
-        name, eq, value = part.strip().partition("=")
-        if not eq or len(value) < 2 or value[0] != '"' or value[-1] != '"':
-            raise SignatureInvalid("malformed authorization item")
-        items[name] = value[1:-1]
-    missing = {"mchid", "nonce_str", "signature", "timestamp", "serial_no"} - items.keys()
-    if missing:
-        raise SignatureInvalid(f"authorization lacks {sorted(missing)}")
-    return items
-
-
-# --- JSAPI / mini-program paySign (§10.7) -----------------------------------------------------
-
-
-def build_pay_sign_message(app_id: str, timestamp: int | str, nonce: str, package: str) -> bytes:
-    """`appId\\ntimeStamp\\nnonceStr\\npackage\\n`, the string the front end's paySign covers."""
-    return f"{app_id}\n{timestamp}\n{nonce}\n{package}\n".encode()
-
-
-def jsapi_pay_params(
-    private_key: rsa.RSAPrivateKey,
-    app_id: str,
-    prepay_id: str,
-    *,
-    timestamp: int | str | None = None,
-    nonce: str | None = None,
-) -> dict[str, str]:
-    """{appId, timeStamp, nonceStr, package, signType: "RSA", paySign}; timeStamp is a string.
-
-    wx.requestPayment ignores appId; WeixinJSBridge needs it, so it is always included.
-    """
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    nc = new_nonce() if nonce is None else nonce
-    package = f"prepay_id={prepay_id}"
-    pay_sign = sign(private_key, build_pay_sign_message(app_id, ts, nc, package))
-    return {
-        "appId": app_id,
-        "timeStamp": ts,
-        "nonceStr": nc,
-        "package": package,
-        "signType": "RSA",
-        "paySign": pay_sign,
-    }
-
-
-# --- verification of responses and callbacks (§10.2) -----------------------------------------
 
 
 def build_verify_message(timestamp: int | str, nonce: str, body: Bytesish) -> bytes:
@@ -440,106 +221,3 @@ def check_fresh(
     if abs(current - ts) > max_skew:
         raise StaleTimestamp(f"Wechatpay-Timestamp {ts} is {current - ts:+.0f} s from now")
     return ts
-
-
-# --- AEAD_AES_256_GCM (§10.3) ----------------------------------------------------------------
-
-
-def aead_decrypt(
-    key: Bytesish, nonce: Bytesish, associated_data: Bytesish | None, ciphertext_b64: str
-) -> bytes:
-    """AES-GCM open: ciphertext is Base64(ct ‖ 16-byte tag), nonce and AAD are UTF-8 text.
-
-    The key is not length-checked beyond what AES allows: the SDK vectors use 16-byte keys,
-    and production keys are checked once by `api_v3_key`. Every failure is DecryptFailed.
-    """
-    try:
-        raw = base64.b64decode(ciphertext_b64, validate=True)
-        return AESGCM(_b(key)).decrypt(_b(nonce), raw, _b(associated_data or b""))
-    except (InvalidTag, binascii.Error, ValueError, TypeError) as exc:
-        raise DecryptFailed("AES-GCM decryption failed") from exc
-
-
-def aead_encrypt(
-    key: Bytesish, nonce: Bytesish, associated_data: Bytesish | None, plaintext: Bytesish
-) -> str:
-    """AES-GCM seal, the inverse of `aead_decrypt`: what WeChat (and our emulator) sends."""
-    try:
-        sealed = AESGCM(_b(key)).encrypt(_b(nonce), _b(plaintext), _b(associated_data or b""))
-    except ValueError as exc:
-        raise DecryptFailed(f"AES-GCM encryption refused: {exc}") from exc
-    return base64.b64encode(sealed).decode("ascii")
-
-
-def new_gcm_nonce() -> str:
-    """12 alphanumeric characters, the shape WeChat uses for resource nonces."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-    return "".join(secrets.choice(alphabet) for _ in range(GCM_NONCE_LENGTH))
-
-
-def decrypt_resource(key: Bytesish, resource: Mapping[str, Any]) -> bytes:
-    """Decrypt a notification `resource` {algorithm, ciphertext, associated_data, nonce}.
-
-    Call only after `WechatPayVerifier.verify` accepted the body it came from.
-    """
-    algorithm = resource.get("algorithm")
-    if algorithm != AEAD_ALGORITHM:
-        raise DecryptFailed(f"unsupported resource algorithm {algorithm!r}")
-    ciphertext, nonce = resource.get("ciphertext"), resource.get("nonce")
-    if not isinstance(ciphertext, str) or not isinstance(nonce, str):
-        raise DecryptFailed("resource lacks ciphertext or nonce")
-    associated_data = resource.get("associated_data") or ""
-    if not isinstance(associated_data, str):
-        raise DecryptFailed("resource associated_data must be a string")
-    return aead_decrypt(key, nonce, associated_data, ciphertext)
-
-
-def encrypt_resource(
-    key: Bytesish,
-    plaintext: Bytesish,
-    *,
-    associated_data: str = "",
-    original_type: str = "transaction",
-    nonce: str | None = None,
-) -> dict[str, str]:
-    """Build a notification `resource` the way WeChat does (for the local emulator and tests)."""
-    nc = new_gcm_nonce() if nonce is None else nonce
-    return {
-        "original_type": original_type,
-        "algorithm": AEAD_ALGORITHM,
-        "ciphertext": aead_encrypt(key, nc, associated_data, plaintext),
-        "associated_data": associated_data,
-        "nonce": nc,
-    }
-
-
-def decrypt_certificate(key: Bytesish, encrypt_certificate: Mapping[str, Any]) -> x509.Certificate:
-    """Decrypt one `encrypt_certificate` from GET /v3/certificates into a certificate.
-
-    associated_data must be "certificate", so a notification resource cannot be passed off as one.
-    """
-    if encrypt_certificate.get("associated_data") != CERTIFICATE_ASSOCIATED_DATA:
-        raise DecryptFailed("platform certificate associated_data must be 'certificate'")
-    pem = decrypt_resource(key, encrypt_certificate)
-    certs = certificates_from_pem(pem)
-    if len(certs) != 1:
-        raise DecryptFailed("expected exactly one certificate")
-    return certs[0]
-
-
-def certificates_from_download(
-    key: Bytesish, response: Mapping[str, Any]
-) -> list[x509.Certificate]:
-    """Decrypt every entry of a /v3/certificates response, checking each against its serial_no.
-
-    The response itself must already have passed `WechatPayVerifier.verify` (or, on first
-    fetch, be checked against a certificate obtained out of band).
-    """
-    certs: list[x509.Certificate] = []
-    for entry in response.get("data") or []:
-        cert = decrypt_certificate(key, entry["encrypt_certificate"])
-        declared = entry.get("serial_no")
-        if declared is not None and int(declared, 16) != cert.serial_number:
-            raise DecryptFailed(f"certificate serial differs from serial_no {declared!r}")
-        certs.append(cert)
-    return certs
