@@ -32,7 +32,7 @@ from payments import refunds as rules
 from payments import states
 from payments.models import Order, PaymentTransaction, Refund
 from wx_service.db import utcnow
-from wx_service.extensions import db
+from wx_service.extensions import db, enqueue_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +219,10 @@ def _run_effects(order: Order, transition: states.Transition, *, occurred_at: da
             log.error("payment needs reconciliation", extra={"out_trade_no": order.out_trade_no,
                                                              "reason": transition.reason})
         elif effect is states.Effect.END_AT_WECHAT:
-            # Closing or reversing at WeChat is the gateway's (jobs'); flagged until it exists.
-            order.needs_reconcile = True
+            # Closing (a payment code: reversing) calls WeChat, so it is a job, queued only once
+            # this is committed. Not a disagreement, so no reconciliation flag here: the job sets
+            # it if WeChat refuses for good.
+            enqueue_after_commit("payments.jobs.close_order", out_trade_no=order.out_trade_no)
 
 
 # -- refunds ---------------------------------------------------------------------------------------

@@ -1,9 +1,210 @@
-"""Placeholder for the `pay` commands of this area (issue 4)."""
+"""`flask --app wsgi pay …` for orders and refunds: refund, order, orders, close, sweep.
+
+Each command is one unit of work (the jobs it runs commit as they go, see payments/jobs.py),
+prints what happened, and exits non-zero with the reason when the rules or WeChat refuse
+(click.ClickException). Money is shown in yuan, times in Beijing time.
+"""
 from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 
 import click
 from flask import Flask
 
+SHANGHAI = timezone(timedelta(hours=8))
+SETTLE_WAIT_SECONDS = 5.0  # how long `pay refund` waits for WeChat to settle, in-process queue only
+
+
+def yuan_to_fen(text: str) -> int:
+    """'128', '128.5', '128.50' -> fen; anything else (negative, zero, 3 decimals, words) refused."""
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError):
+        raise click.BadParameter(f"{text!r} is not an amount in yuan (e.g. 128.50)") from None
+    if not value.is_finite() or value <= 0:
+        raise click.BadParameter("the amount must be more than 0 yuan")
+    if value.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise click.BadParameter("at most 2 decimals (fen)")
+    return int(value * 100)
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+def _bj(value: datetime | None) -> str:
+    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
 
 def register_order_commands(app: Flask, group: click.Group) -> None:
     """Add this area's commands to the `pay` group."""
+
+    def uow():
+        return app.extensions["wx"].db.unit_of_work()
+
+    def payments_on() -> None:
+        from payments.config import PaymentsOff, current_payment_config
+
+        try:
+            current_payment_config()
+        except PaymentsOff as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def wait_for_jobs() -> bool:
+        """In-process queue (demo, embedded): let queued jobs run before the process exits.
+        With RQ the workers run them; False says so."""
+        queue = app.extensions["wx"].queue
+        if hasattr(queue, "wait_idle"):
+            queue.wait_idle(timeout=30)
+            return True
+        return False
+
+    @group.command("refund")
+    @click.argument("out_trade_no")
+    @click.argument("amount_yuan")
+    @click.option("--reason", required=True, help="Why (WeChat shows it to the shopper; at most 80 characters).")
+    @click.option("--refund-no", "refund_no", default=None, help="Our refund number (default: a new R… number). "
+                  "The same number again is the same refund, never a second one.")
+    def refund_cmd(out_trade_no: str, amount_yuan: str, reason: str, refund_no: str | None) -> None:
+        """Refund AMOUNT_YUAN of a paid order (never more than was paid, in total)."""
+        from payments import jobs, service
+
+        payments_on()
+        amount_fen = yuan_to_fen(amount_yuan)
+        try:
+            with uow():
+                refund = jobs.request_refund(out_trade_no, amount_fen, reason, refund_no)
+                number, status, fen = refund.out_refund_no, refund.status, refund.amount_fen
+        except (service.UnknownOrder, service.RefundRefused) as exc:
+            raise click.ClickException(f"refused: {exc}") from None
+        click.echo(f"refund {number} of order {out_trade_no}: {_yuan(fen)} yuan, {status}")
+        if status != "PROCESSING":
+            return
+        if not wait_for_jobs():
+            click.echo("queued: a worker sends it to WeChat; see `pay order " + out_trade_no + "`")
+            return
+        deadline = time.monotonic() + SETTLE_WAIT_SECONDS
+        while True:
+            status = _refund_status(number)
+            if status != "PROCESSING" or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        click.echo(f"refund {number}: {status}" + (" (WeChat has not settled it yet; the notification or "
+                                                     "`pay sweep` will)" if status == "PROCESSING" else ""))
+
+    def _refund_status(number: str) -> str:
+        from sqlalchemy import select
+
+        from payments.models import Refund
+        from wx_service.extensions import db
+
+        with uow():
+            return db.session.scalar(select(Refund.status).where(Refund.out_refund_no == number)) or "?"
+
+    @group.command("order")
+    @click.argument("out_trade_no")
+    def order_cmd(out_trade_no: str) -> None:
+        """One order: its state, every notification and query answer received, refunds, points."""
+        from sqlalchemy import select
+
+        from members.models import PointsEntry
+        from payments.models import Order, PaymentTransaction, Refund
+        from wx_service.extensions import db
+
+        with uow():
+            order = db.session.scalar(select(Order).where(Order.out_trade_no == out_trade_no))
+            if order is None:
+                raise click.ClickException(f"no order {out_trade_no}")
+            txs = list(db.session.scalars(select(PaymentTransaction).where(PaymentTransaction.order_id == order.id)
+                                          .order_by(PaymentTransaction.id)))
+            refunds = list(db.session.scalars(select(Refund).where(Refund.order_id == order.id).order_by(Refund.id)))
+            points = list(db.session.scalars(select(PointsEntry).where(PointsEntry.ref_key == out_trade_no)
+                                             .order_by(PointsEntry.id)))
+            lines = [
+                f"order {order.out_trade_no}  {order.kind}  {order.state}"
+                + ("  NEEDS RECONCILIATION" if order.needs_reconcile else ""),
+                f"  amount {_yuan(order.amount_fen)} yuan {order.currency}  counter {order.counter or '-'}"
+                f"  source {order.source or '-'}  {order.description}",
+                f"  created {_bj(order.created_at)}  expires {_bj(order.expires_at)}  paid {_bj(order.paid_at)}"
+                f"  closed {_bj(order.closed_at)}  checked {_bj(order.checked_at)}",
+                f"  transaction {order.transaction_id or '-'}  payer {order.payer_openid or '-'}"
+                f"  member {order.member_id or '-'}",
+                f"transactions ({len(txs)}):",
+                *[f"  {_bj(t.received_at)}  {t.kind:<11} {t.trade_state:<16} {t.outcome:<10} "
+                  f"{t.notification_id or '(our query or call)'}" for t in txs],
+                f"refunds ({len(refunds)}):",
+                *[f"  {r.out_refund_no}  {_yuan(r.amount_fen)} yuan  {r.status}"
+                  + ("  NEEDS RECONCILIATION" if r.needs_reconcile else "")
+                  + f"  asked {_bj(r.created_at)}  succeeded {_bj(r.succeeded_at)}  {r.reason}" for r in refunds],
+                "points:" + ("" if points else " none"),
+                *[f"  member {p.member_id}  {p.delta:+d}  {p.reason}  {_bj(p.created_at)}  {p.note}" for p in points],
+            ]
+        click.echo("\n".join(lines))
+
+    @group.command("orders")
+    @click.option("--state", type=click.Choice(["CREATED", "USERPAYING", "PAYERROR", "PAID", "PARTIALLY_REFUNDED",
+                                                "REFUNDED", "CLOSED", "REVERSED"], case_sensitive=False))
+    @click.option("--counter", default=None)
+    @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                  help="Orders created that day (Beijing time).")
+    @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+    def orders_cmd(state: str | None, counter: str | None, day: datetime | None, limit: int) -> None:
+        """Orders, newest first, as a table."""
+        from sqlalchemy import select
+
+        from payments.models import Order
+        from wx_service.extensions import db
+
+        query = select(Order).order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
+        if state:
+            query = query.where(Order.state == state.upper())
+        if counter:
+            query = query.where(Order.counter == counter)
+        if day is not None:
+            start = day.replace(tzinfo=SHANGHAI)
+            query = query.where(Order.created_at >= start, Order.created_at < start + timedelta(days=1))
+        with uow():
+            rows = list(db.session.scalars(query))
+            table = [(o.out_trade_no, o.kind, o.state + ("*" if o.needs_reconcile else ""), _yuan(o.amount_fen),
+                      o.counter or "-", _bj(o.created_at), _bj(o.paid_at)) for o in rows]
+        header = ("out_trade_no", "kind", "state", "yuan", "counter", "created (Beijing)", "paid (Beijing)")
+        widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
+        for row in [header, *table]:
+            click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+        click.echo(f"{len(table)} order(s)" + ("; * needs reconciliation" if any(o.needs_reconcile for o in rows) else ""))
+
+    @group.command("close")
+    @click.argument("out_trade_no")
+    def close_cmd(out_trade_no: str) -> None:
+        """End an unpaid order at WeChat now (a payment code is reversed). A paid one is refunded instead."""
+        from payments import jobs, service
+
+        payments_on()
+        try:
+            with uow():
+                state = jobs.close_order(out_trade_no)
+        except service.UnknownOrder as exc:
+            raise click.ClickException(str(exc)) from None
+        except jobs.RetryLater as exc:
+            raise click.ClickException(f"WeChat did not settle it, try again shortly: {exc}") from None
+        if state in ("PAID", "PARTIALLY_REFUNDED", "REFUNDED"):
+            click.echo(f"order {out_trade_no} is {state}: it was paid, so it cannot be closed (refund it instead)")
+        else:
+            click.echo(f"order {out_trade_no}: {state}")
+
+    @group.command("sweep")
+    def sweep_cmd() -> None:
+        """Run the sweeps now: close expired QR/JSAPI orders, ask WeChat about stale ones and refunds."""
+        from payments import jobs
+
+        payments_on()
+        with uow():
+            expired = jobs.close_expired_orders()
+        with uow():
+            checked = jobs.query_stale_orders()
+        click.echo(f"expired orders handled: {expired}")
+        click.echo(f"stale orders and refunds checked: {checked}")
+        if expired and not wait_for_jobs():
+            click.echo("the closes are queued for the workers")
