@@ -1,4 +1,5 @@
-"""The mini-program's JSON API: login, phone binding, profile, level progress, points, coupons.
+"""The mini-program's JSON API: login, phone binding, profile, level progress, points, coupons,
+and JSAPI payment (prepay + the buyer's order state).
 
 Thin: parse, call WeChat (login and phone only; the mini-program waits on them), call the member
 services in one unit of work, shape the answer. Every error is JSON ({"error", "message"});
@@ -21,6 +22,9 @@ from members import cards, coupons, ledger
 from members.exceptions import PhoneBoundToAnotherMember, UnknownMember
 from members.identity import MP, bind_phone, get_member, resolve_member
 from members.points import membership_summary
+from payments import counter as pay_flow
+from payments import jsapi
+from payments.config import PaymentsOff
 from wx_service import mp_client, mp_sessions
 from wx_service.api import mp_json
 from wx_service.api.mp_openapi import SPEC
@@ -239,3 +243,48 @@ def card_add_params(session: mp_sessions.MpSession) -> Response:
     ext = {"timestamp": timestamp, "nonce_str": nonce,
            "signature": card_ext_signature(ticket, timestamp, card_id, nonce)}
     return jsonify(card_list=[{"cardId": card_id, "cardExt": json.dumps(ext, separators=(",", ":"))}])
+
+
+# -- payment ---------------------------------------------------------------------------------------
+
+MAX_PAY_FEN = pay_flow.MAX_AMOUNT_FEN
+
+
+@bp.post("/pay/orders")
+@authenticated
+def pay_order(session: mp_sessions.MpSession) -> Response:
+    """A JSAPI order for the signed-in buyer and what wx.requestPayment needs to pay it. WeChat is
+    called outside any transaction; its refusal closes the order (502), no clear answer leaves it
+    unpaid for the jobs to settle (503, try again)."""
+    data = _json_object()
+    amount = data.get("amount_fen")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= MAX_PAY_FEN:
+        raise ApiError(400, "bad_request", f"amount_fen must be an integer from 1 to {MAX_PAY_FEN}")
+    description = data.get("description")
+    if not isinstance(description, str) or not 1 <= len(description.strip()) <= 127:
+        raise ApiError(400, "bad_request", "description is a string of 1-127 characters")
+    source = data.get("source", "")
+    if not isinstance(source, str) or len(source) > 64:
+        raise ApiError(400, "bad_request", "source is a string of at most 64 characters")
+    with db.unit_of_work():
+        member_id = _member_id(session)
+    try:
+        order, params = jsapi.open_jsapi_order(amount, description.strip(), session.openid, member_id, source)
+    except pay_flow.WechatRefused as exc:
+        raise ApiError(502, "payment_refused", exc.message, out_trade_no=exc.out_trade_no) from None
+    except pay_flow.OutcomeUnknown as exc:
+        raise ApiError(503, "payment_unavailable", exc.message, out_trade_no=exc.out_trade_no) from None
+    except PaymentsOff:
+        raise ApiError(503, "payment_unavailable", "payments are not available now") from None
+    body = jsapi.buyer_view(order.out_trade_no, session.openid)
+    return jsonify(order=body, pay_params=params), 201
+
+
+@bp.get("/pay/orders/<out_trade_no>")
+@authenticated
+def pay_order_state(session: mp_sessions.MpSession, out_trade_no: str) -> Response:
+    """The order's state, for its buyer only (anyone else's order number is a 404)."""
+    body = jsapi.buyer_view(out_trade_no, session.openid) if len(out_trade_no) <= 32 else None
+    if body is None:
+        raise ApiError(404, "not_found", "no such order")
+    return jsonify(order=body)

@@ -24,10 +24,14 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "Malformed body or parameters, or an invalid/used WeChat code (error=invalid_code)",
             401: "Missing, invalid or expired session token",
-            404: "Not available (for /card/add-params: the member card has not been pushed yet)",
+            404: "Not found (for /card/add-params: the member card has not been pushed yet; for "
+                 "/pay/orders/{out_trade_no}: no such order of this buyer)",
             409: "The phone number belongs to another WeChat user's membership",
             429: "WeChat's per-user rate limit (45011)",
-            502: "WeChat failed or did not answer in 5 seconds"}
+            502: "WeChat failed or did not answer in 5 seconds (for /pay/orders: WeChat Pay refused "
+                 "the order, error=payment_refused; the order is closed)",
+            503: "WeChat Pay did not answer clearly (error=payment_unavailable): the order, if any "
+                 "(out_trade_no), stays unpaid and is settled by the server; try again"}
     return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
 
 
@@ -41,7 +45,8 @@ SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error", "message"], "properties": {
         "error": {"type": "string", "description": "machine-readable code"},
         "message": {"type": "string", "description": "for people"},
-        "wechat_errcode": _nullable({"type": "integer"})}},
+        "wechat_errcode": _nullable({"type": "integer"}),
+        "out_trade_no": {"type": "string", "description": "the order concerned, for payment errors"}}},
     "LevelRef": {"type": "object", "required": ["code", "name"], "additionalProperties": False, "properties": {
         "code": {"type": "string"}, "name": {"type": "string"}}},
     "Level": {"type": "object", "additionalProperties": False,
@@ -96,6 +101,35 @@ SCHEMAS: dict[str, Any] = {
             "type": "object", "additionalProperties": False, "required": ["cardId", "cardExt"], "properties": {
                 "cardId": {"type": "string"},
                 "cardExt": {"type": "string", "description": "JSON: timestamp, nonce_str, signature"}}}}}},
+    "PayOrderRequest": {"type": "object", "required": ["amount_fen", "description"], "properties": {
+        "amount_fen": {**_FEN, "minimum": 1, "maximum": 5_000_000},
+        "description": {"type": "string", "minLength": 1, "maxLength": 127, "description": "shown in WeChat's bill"},
+        "source": {"type": "string", "maxLength": 64,
+                   "description": "the online touch that led to the purchase (a QR scene, an article…)"}}},
+    "PayOrder": {"type": "object", "additionalProperties": False, "required": [
+        "out_trade_no", "state", "paid", "amount_fen", "description", "created_at", "expires_at", "paid_at",
+        "points_awarded"], "properties": {
+            "out_trade_no": {"type": "string", "maxLength": 32},
+            "state": {"type": "string", "enum": ["CREATED", "USERPAYING", "PAYERROR", "PAID", "PARTIALLY_REFUNDED",
+                                                 "REFUNDED", "CLOSED", "REVERSED"],
+                      "description": "PAID once WeChat Pay's notification (or a query) confirmed the payment"},
+            "paid": {"type": "boolean", "description": "true for PAID and (partially) refunded orders"},
+            "amount_fen": _FEN, "description": {"type": "string"},
+            "created_at": _TIME, "expires_at": _nullable(_TIME), "paid_at": _nullable(_TIME),
+            "points_awarded": _nullable({"type": "integer", "description": "points the member got for it"})}},
+    "PayParams": {"type": "object", "additionalProperties": False, "required": [
+        "appId", "timeStamp", "nonceStr", "package", "signType", "paySign"],
+        "description": "pass timeStamp, nonceStr, package, signType and paySign to wx.requestPayment "
+                       "(appId is for WeixinJSBridge); paySign is SHA256withRSA over "
+                       "appId\\ntimeStamp\\nnonceStr\\npackage\\n with the merchant key",
+        "properties": {
+            "appId": {"type": "string"}, "timeStamp": {"type": "string", "pattern": "^[0-9]+$"},
+            "nonceStr": {"type": "string"}, "package": {"type": "string", "pattern": "^prepay_id=.+"},
+            "signType": {"const": "RSA"}, "paySign": {"type": "string"}}},
+    "PayOrderCreated": {"type": "object", "additionalProperties": False, "required": ["order", "pay_params"],
+                        "properties": {"order": _ref("PayOrder"), "pay_params": _ref("PayParams")}},
+    "PayOrderResult": {"type": "object", "additionalProperties": False, "required": ["order"],
+                       "properties": {"order": _ref("PayOrder")}},
     "CouponList": {"type": "object", "additionalProperties": False, "required": ["coupons"], "properties": {
         "coupons": {"type": "array", "items": _ref("Coupon"), "description": "usable ones, soonest to expire first"}}},
 }
@@ -104,7 +138,7 @@ SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "Department store mini-program API", "version": "1.0.0",
              "description": "Log in with wx.login's code, bind the phone from the getPhoneNumber button, "
-                            "and read the membership. Money is integer fen; times are ISO-8601 UTC."},
+                            "read the membership, and pay with WeChat Pay (JSAPI). Money is integer fen; times are ISO-8601 UTC."},
     "servers": [{"url": "/api/mp"}],
     "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {
         "type": "http", "scheme": "bearer", "description": "the opaque token returned by POST /login"}}},
@@ -139,6 +173,18 @@ SPEC: dict[str, Any] = {
             "operationId": "cardAddParams", "summary": "Parameters for wx.addCard to claim the member card",
             "security": _AUTH,
             "responses": {"200": _json(_ref("CardAddParams"), "Signed card parameters"), **_errors(401, 404, 502)}}},
+        "/pay/orders": {"post": {
+            "operationId": "createPayOrder", "summary": "A WeChat Pay (JSAPI) order and wx.requestPayment's parameters",
+            "security": _AUTH,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PayOrderRequest")}}},
+            "responses": {"201": _json(_ref("PayOrderCreated"), "Order placed at WeChat Pay; call wx.requestPayment"),
+                          **_errors(400, 401, 502, 503)}}},
+        "/pay/orders/{out_trade_no}": {"get": {
+            "operationId": "payOrder", "summary": "The buyer's order state (poll after wx.requestPayment)",
+            "security": _AUTH,
+            "parameters": [{"name": "out_trade_no", "in": "path", "required": True,
+                            "schema": {"type": "string", "maxLength": 32}}],
+            "responses": {"200": _json(_ref("PayOrderResult"), "The order"), **_errors(401, 404)}}},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document", "security": [],
             "responses": {"200": {"description": "OpenAPI 3.1",

@@ -61,6 +61,20 @@ def state_view():
         )
 
 
+@page_bp.get("/pay-panel/open-orders")
+def pay_panel_open_orders():
+    """Native orders still waiting to be paid, newest first: the shopper page's "scan a payment QR"
+    picker (a person in a shop would point the phone at the counter's screen instead)."""
+    emulator = _state()
+    with emulator.lock:
+        orders = [o for o in emulator.pay.orders.values()
+                  if o.get("trade_type") == "NATIVE" and o.get("trade_state") == "NOTPAY" and o.get("code_url")]
+        orders.sort(key=lambda o: o.get("created_at", 0), reverse=True)
+        return jsonify(orders=[{"out_trade_no": o["out_trade_no"], "code_url": o["code_url"],
+                                "amount_fen": o["amount"], "description": o.get("description", "")}
+                               for o in orders[:20]])
+
+
 @page_bp.post("/shopper/<action>")
 def shopper_action(action: str):
     state = _state()

@@ -1,0 +1,301 @@
+"""The store counter's Native (QR) flow: place an order at WeChat, show its code_url, cancel it.
+
+Why three short units of work instead of one: the call to WeChat can take seconds (or time out),
+and it must never run inside a transaction that holds the order's row lock or the SQLite write
+lock, or every notification and every other till would queue behind it. So the order is created
+and committed first (CREATED, no code_url), WeChat is asked with that committed out_trade_no, and
+a second unit of work stores the answer. What WeChat's answer means:
+
+* a code_url: stored; the counter page shows it as a QR;
+* a definite refusal (4xx such as PARAM_ERROR): the order never existed at WeChat, so it is closed
+  here (Event.CLOSE_OK) and staff see WeChat's message (`WechatRefused`);
+* no answer, a 5xx or an answer we cannot verify: the order may or may not exist at WeChat. It
+  stays CREATED without code_url (the expiry/query jobs end it) and staff are asked to try again
+  (`OutcomeUnknown`). Never retried here with a new out_trade_no: that could charge twice.
+
+Flush-never-commit does not apply to these functions: they are use cases that own their units of
+work (like a job), because the network call must sit between two commits. Call them from the edge.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+
+from members import ledger
+from payments import service, states
+from payments.config import current_payment_config
+from payments.exceptions import VerificationFailed
+from payments.gateway import WxPayApiError
+from payments.models import Order
+from wx_service.db import utcnow
+from wx_service.extensions import db, settings
+from wx_service.logs import mask_openid
+
+log = logging.getLogger(__name__)
+
+SHANGHAI = timezone(timedelta(hours=8))
+MAX_AMOUNT_FEN = 5_000_000  # 50,000 yuan: above this a till is more likely mistyped than sold
+_YUAN = re.compile(r"([0-9]{1,9})(?:\.([0-9]{1,2}))?")
+_COUNTER = re.compile(r"[\w\-]{1,32}")
+# close answers meaning "nothing to close": the order is closed or never reached WeChat.
+_CLOSE_DONE = frozenset({"ORDER_NOT_EXIST", "ORDERNOTEXIST", "ORDER_CLOSED", "ORDERCLOSED"})
+
+
+class CounterError(Exception):
+    """A refusal to show to staff as it is (`message`), with the HTTP status that fits it."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadAmount(CounterError):
+    pass
+
+
+class UnknownOrder(CounterError):
+    status = 404
+
+
+class WechatRefused(CounterError):
+    """WeChat definitely refused the order; it was closed here."""
+
+    status = 502
+
+    def __init__(self, message: str, out_trade_no: str, code: str) -> None:
+        super().__init__(message)
+        self.out_trade_no, self.code = out_trade_no, code
+
+
+class OutcomeUnknown(CounterError):
+    """WeChat did not answer clearly: the order stays CREATED until the jobs settle it."""
+
+    status = 503
+
+    def __init__(self, message: str, out_trade_no: str) -> None:
+        super().__init__(message)
+        self.out_trade_no = out_trade_no
+
+
+# -- input -----------------------------------------------------------------------------------------
+
+def parse_yuan(text: Any, *, max_fen: int = MAX_AMOUNT_FEN) -> int:
+    """'128.00' -> 12800 fen, exactly (Decimal, never float). Positive, at most 2 decimals, capped."""
+    if not isinstance(text, str):
+        raise BadAmount("amount must be a number of yuan such as 128.00")
+    match = _YUAN.fullmatch(text.strip())
+    if match is None:
+        raise BadAmount("amount must be a positive number of yuan with at most 2 decimals, e.g. 128.00")
+    try:
+        fen = int(Decimal(match.group(0)) * 100)
+    except InvalidOperation:  # pragma: no cover - the pattern already excludes it
+        raise BadAmount("amount is not a number") from None
+    if fen <= 0:
+        raise BadAmount("amount must be more than 0")
+    if fen > max_fen:
+        raise BadAmount(f"amount must be at most {max_fen // 100:,} yuan")
+    return fen
+
+
+def check_counter(counter: Any) -> str:
+    """A counter id such as '1F-cosmetics': letters, digits, '_' or '-', 1-32 characters."""
+    if not isinstance(counter, str) or not _COUNTER.fullmatch(counter.strip()):
+        raise CounterError("counter is 1-32 letters, digits, '_' or '-' (e.g. 1F-cosmetics)")
+    return counter.strip()
+
+
+def new_out_trade_no(prefix: str = "N") -> str:
+    """prefix + Beijing yyyymmddHHMMSS + 10 random digits (25 characters with a 1-letter prefix):
+    sortable by time when read in the merchant platform, unguessable, unique in practice (the
+    unique constraint catches the rest)."""
+    stamp = datetime.now(SHANGHAI).strftime("%Y%m%d%H%M%S")
+    return prefix + stamp + "".join(str(secrets.randbelow(10)) for _ in range(10))
+
+
+# -- placing an order at WeChat (shared with payments.jsapi) -----------------------------------------
+
+def place_at_wechat(out_trade_no: str, call: Callable[[], str], store: Callable[[Order, str], None]) -> Order:
+    """Run `call` (the gateway request, outside any transaction), then `store` its answer on the
+    locked order in a new unit of work. Refusals close the order; unknown outcomes leave it."""
+    try:
+        answer = call()
+    except WxPayApiError as exc:
+        if exc.retryable or exc.code == "BAD_RESPONSE":
+            log.warning("order placement outcome unknown", extra={"out_trade_no": out_trade_no,
+                                                                  "code": exc.code})
+            raise OutcomeUnknown("WeChat Pay did not answer in time; please try again "
+                                 "(微信支付未及时响应，请重试)", out_trade_no) from None
+        with db.unit_of_work():
+            order = service.lock_order(out_trade_no)
+            if order is not None:
+                transition = states.apply(order.state, states.Event.CLOSE_OK)
+                if transition.changed:
+                    order.state = transition.new_state.value
+                    order.closed_at = utcnow()
+        log.warning("order refused by WeChat Pay", extra={"out_trade_no": out_trade_no, "code": exc.code})
+        raise WechatRefused(f"WeChat Pay refused the order: {exc.code} {exc.message}".strip(),
+                            out_trade_no, exc.code) from None
+    except VerificationFailed:
+        log.error("order placement answer failed verification", extra={"out_trade_no": out_trade_no})
+        raise OutcomeUnknown("WeChat Pay's answer could not be verified; please try again",
+                             out_trade_no) from None
+    with db.unit_of_work():
+        order = service.lock_order(out_trade_no)
+        assert order is not None
+        store(order, answer)
+        return order
+
+
+# -- the Native flow -------------------------------------------------------------------------------
+
+def open_native_order(amount_fen: int, counter: str, staff_id: int | None, description: str,
+                      source: str = "") -> Order:
+    """Create a Native order for a counter and get its code_url from WeChat (see the module doc).
+
+    Raises WechatRefused (order closed) or OutcomeUnknown (order left CREATED); PaymentsOff when
+    payments are not configured."""
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or not 0 < amount_fen <= MAX_AMOUNT_FEN:
+        raise BadAmount(f"amount must be 1 to {MAX_AMOUNT_FEN} fen")
+    counter = check_counter(counter)
+    description = (description or "").strip()[:127] or f"{counter} 消费"
+    config = current_payment_config()
+    appid = settings().WECHAT_APPID
+    expires_at = utcnow() + timedelta(minutes=config.order_ttl_minutes)
+    out_trade_no = new_out_trade_no("N")
+    attach = f"staff:{staff_id}" if staff_id is not None else ""
+    with db.unit_of_work():
+        order = service.create_order(out_trade_no, "native", amount_fen, appid, description=description,
+                                     expires_at=expires_at, attach=attach)
+        order.counter = counter
+        order.source = (source or "")[:64]
+    gateway = config.gateway(appid)
+
+    def store(order: Order, code_url: str) -> None:
+        order.code_url = code_url
+
+    return place_at_wechat(out_trade_no, lambda: gateway.native(
+        out_trade_no, description, amount_fen, config.notify_url, time_expire=expires_at,
+        attach=attach or None), store)
+
+
+def _get_native(out_trade_no: str) -> Order:
+    order = service.get_order(out_trade_no) if isinstance(out_trade_no, str) else None
+    if order is None or order.kind != "native":
+        raise UnknownOrder("no such counter order")
+    return order
+
+
+def points_awarded(order: Order) -> int | None:
+    """The points the payer's member got for this order, if any."""
+    if order.points_member_id is None:
+        return None
+    entry = ledger.find_entry(f"payment:{order.out_trade_no}")
+    return entry.delta if entry is not None else None
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value is not None else None
+
+
+def _local(value: datetime | None) -> str | None:
+    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
+
+
+def view(order: Order) -> dict[str, Any]:
+    """The order as the counter page shows it: UTC ISO times plus their Beijing wall-clock text."""
+    now = utcnow()
+    unpaid = states.State(order.state) in states.UNPAID
+    expired = bool(unpaid and order.expires_at is not None and order.expires_at <= now)
+    return {
+        "out_trade_no": order.out_trade_no, "state": order.state, "kind": order.kind,
+        "amount_fen": order.amount_fen, "amount_yuan": f"{order.amount_fen // 100}.{order.amount_fen % 100:02d}",
+        "description": order.description, "counter": order.counter,
+        "code_url": order.code_url if unpaid and not expired else None,
+        "created_at": iso_utc(order.created_at), "created_local": _local(order.created_at),
+        "expires_at": iso_utc(order.expires_at),
+        "seconds_left": max(0, int((order.expires_at - now).total_seconds())) if unpaid and order.expires_at else 0,
+        "expired": expired,
+        "paid_at": iso_utc(order.paid_at), "paid_local": _local(order.paid_at),
+        "payer": mask_openid(order.payer_openid) if states.State(order.state) in states.PAID_FAMILY else None,
+        "points_awarded": points_awarded(order),
+        "needs_reconcile": order.needs_reconcile,
+    }
+
+
+def order_view(out_trade_no: str) -> dict[str, Any]:
+    """What the counter page polls: state, amount, code_url (while payable), paid_at, payer masked,
+    points awarded to a member payer."""
+    with db.unit_of_work():
+        return view(_get_native(out_trade_no))
+
+
+def recent_orders(counter: str, limit: int = 10) -> list[dict[str, Any]]:
+    """The counter's latest Native orders, newest first."""
+    counter = check_counter(counter)
+    with db.unit_of_work() as session:
+        rows = session.scalars(select(Order).where(Order.counter == counter, Order.kind == "native")
+                               .order_by(Order.created_at.desc(), Order.id.desc()).limit(limit))
+        return [view(o) for o in rows]
+
+
+def cancel(out_trade_no: str) -> dict[str, Any]:
+    """Staff cancels an unpaid QR: close it at WeChat, then close it here under the order lock.
+
+    If WeChat says it was paid meanwhile (close refused, the order queries SUCCESS), the payment is
+    applied instead, exactly as its notification would be (points once), and the answer says PAID.
+    Raises OutcomeUnknown when WeChat cannot be reached (nothing changes; staff try again)."""
+    with db.unit_of_work():
+        order = _get_native(out_trade_no)
+        if states.is_terminal(order.state):
+            return view(order)
+        appid = order.appid
+    config = current_payment_config()
+    gateway = config.gateway(appid)
+    closed = False
+    try:
+        gateway.close(out_trade_no)
+        closed = True
+    except WxPayApiError as exc:
+        if exc.code in _CLOSE_DONE:
+            closed = True
+        elif exc.retryable:
+            raise OutcomeUnknown("WeChat Pay did not answer; the QR is not cancelled yet, try again",
+                                 out_trade_no) from None
+        # Anything else (ORDERPAID, TRADE_ERROR "订单已支付", …): ask WeChat what the order is.
+    except VerificationFailed:
+        raise OutcomeUnknown("WeChat Pay's answer could not be verified; try again", out_trade_no) from None
+    if not closed:
+        try:
+            answer = gateway.query_by_out_trade_no(out_trade_no)
+        except (WxPayApiError, VerificationFailed):
+            raise OutcomeUnknown("WeChat Pay would not close the order and did not say why; try again",
+                                 out_trade_no) from None
+        if answer.get("trade_state") in ("SUCCESS", "REFUND"):
+            with db.unit_of_work():
+                service.apply_payment_notification(answer, None, mchid=config.mchid)
+            log.info("cancel found the order paid", extra={"out_trade_no": out_trade_no})
+            return order_view(out_trade_no)
+        if answer.get("trade_state") not in ("CLOSED", "REVOKED"):
+            raise OutcomeUnknown(f"WeChat Pay says the order is {answer.get('trade_state')}; try again",
+                                 out_trade_no)
+    with db.unit_of_work():
+        order = service.lock_order(out_trade_no)
+        assert order is not None
+        transition = states.apply(order.state, states.Event.CLOSE_OK)
+        if transition.changed:
+            order.state = transition.new_state.value
+            order.closed_at = utcnow()
+        elif transition.outcome is states.Outcome.CONFLICT:
+            order.needs_reconcile = True
+            log.error("close succeeded on an order we hold paid", extra={"out_trade_no": out_trade_no})
+        order.checked_at = utcnow()
+        return view(order)
