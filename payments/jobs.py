@@ -32,7 +32,7 @@ from sqlalchemy import or_, select, update
 
 from payments import refunds as rules
 from payments import service, states
-from payments.config import current_payment_config
+from payments.config import PaymentConfig, current_payment_config
 from payments.exceptions import WxPayError
 from payments.gateway import WechatPayGateway, WxPayApiError
 from payments.models import Order, PaymentTransaction, Refund
@@ -356,11 +356,11 @@ def _settle_by_query(gateway: WechatPayGateway, mchid: str, out_trade_no: str, e
 
 # -- sweeps ------------------------------------------------------------------------------------
 
-def _stale(column, now: datetime):
+def _stale(column: Any, now: datetime) -> Any:
     return or_(column.is_(None), column < now - RECHECK_AFTER)
 
 
-def _claim(model, candidates: list[int], *conditions) -> list[int]:
+def _claim(model: type[Order] | type[Refund], candidates: list[int], *conditions: Any) -> list[int]:
     """Stamp checked_at on the rows still matching; those are ours. A concurrent sweep that got
     there first has moved checked_at, so its rows no longer match here."""
     now = utcnow()
@@ -385,7 +385,7 @@ def _orders(ids: list[int]) -> list[tuple[str, str, str, datetime]]:
     return rows
 
 
-def _check_order(config, out_trade_no: str, appid: str, created_at: datetime, *, expire: bool) -> None:
+def _check_order(config: PaymentConfig, out_trade_no: str, appid: str, created_at: datetime, *, expire: bool) -> None:
     """Query one order and apply the answer; if `expire` and it is still unpaid, EXPIRE it
     (which queues close_order after commit). Errors of one order never stop the sweep."""
     try:
@@ -451,7 +451,7 @@ def query_stale_orders() -> int:
     return len(orders) + len(refund_ids)
 
 
-def _check_refund(config, refund_id: int) -> None:
+def _check_refund(config: PaymentConfig, refund_id: int) -> None:
     row = db.session.execute(select(Refund.out_refund_no, Refund.status, Refund.refund_id, Order.appid)
                              .join(Order, Order.id == Refund.order_id).where(Refund.id == refund_id)).first()
     if row is None or row.status != rules.RefundStatus.PROCESSING.value:

@@ -61,7 +61,7 @@ def register_order_commands(app: Flask, group: click.Group) -> None:
             return True
         return False
 
-    @group.command("refund")
+    @group.command("refund", context_settings={"ignore_unknown_options": True})
     @click.argument("out_trade_no")
     @click.argument("amount_yuan")
     @click.option("--reason", required=True, help="Why (WeChat shows it to the shopper; at most 80 characters).")
