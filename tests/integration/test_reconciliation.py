@@ -151,8 +151,8 @@ def same_day_or_skip(day: str) -> None:
 
 def test_a_clean_day_matches_and_the_cli_says_so(app, base_url):
     day = beijing_today()
-    small = paid_order(app, base_url, 1)
-    big = paid_order(app, base_url, 1_234_567)
+    paid_order(app, base_url, 1)
+    paid_order(app, base_url, 1_234_567)
     third = paid_order(app, base_url, 5_000)
     refunded(app, third, 1_000, 5_000)
     same_day_or_skip(day)
@@ -171,7 +171,6 @@ def test_a_clean_day_matches_and_the_cli_says_so(app, base_url):
     with uow(app) as session:  # the re-run is a new run; the first stays as history
         assert session.scalar(select(func.count(ReconciliationRun.id))
                               .where(ReconciliationRun.bill_date == day)) == 2
-    assert small and big
 
 
 def test_every_kind_of_difference_is_reported_once_and_nothing_is_fixed(app, base_url):
