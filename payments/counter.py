@@ -44,8 +44,6 @@ SHANGHAI = timezone(timedelta(hours=8))
 MAX_AMOUNT_FEN = 5_000_000  # 50,000 yuan: above this a till is more likely mistyped than sold
 _YUAN = re.compile(r"([0-9]{1,9})(?:\.([0-9]{1,2}))?")
 _COUNTER = re.compile(r"[\w\-]{1,32}")
-# close answers meaning "nothing to close": the order is closed or never reached WeChat.
-_CLOSE_DONE = frozenset({"ORDER_NOT_EXIST", "ORDERNOTEXIST", "ORDER_CLOSED", "ORDERCLOSED"})
 
 
 class CounterError(Exception):
@@ -74,6 +72,16 @@ class WechatRefused(CounterError):
     def __init__(self, message: str, out_trade_no: str, code: str) -> None:
         super().__init__(message)
         self.out_trade_no, self.code = out_trade_no, code
+
+
+class CloseRefused(CounterError):
+    """WeChat will not close the order and does not say it is paid: a person must look."""
+
+    status = 409
+
+    def __init__(self, message: str, out_trade_no: str) -> None:
+        super().__init__(message)
+        self.out_trade_no = out_trade_no
 
 
 class OutcomeUnknown(CounterError):
@@ -250,52 +258,25 @@ def recent_orders(counter: str, limit: int = 10) -> list[dict[str, Any]]:
 def cancel(out_trade_no: str) -> dict[str, Any]:
     """Staff cancels an unpaid QR: close it at WeChat, then close it here under the order lock.
 
-    If WeChat says it was paid meanwhile (close refused, the order queries SUCCESS), the payment is
+    The close itself is payments.jobs.close_order (the same rules the expiry sweep uses): if WeChat
+    says the order was paid meanwhile (close refused, the query answers SUCCESS), the payment is
     applied instead, exactly as its notification would be (points once), and the answer says PAID.
-    Raises OutcomeUnknown when WeChat cannot be reached (nothing changes; staff try again)."""
+    Raises OutcomeUnknown when WeChat gives no definite answer (nothing changes; staff try again),
+    CloseRefused when WeChat will not close it for another reason (flagged for reconciliation)."""
+    from payments import jobs  # the jobs module imports the queue helpers; keep this module light
+
     with db.unit_of_work():
         order = _get_native(out_trade_no)
-        if states.is_terminal(order.state):
+        if states.State(order.state) not in states.UNPAID:
             return view(order)
-        appid = order.appid
-    config = current_payment_config()
-    gateway = config.gateway(appid)
-    closed = False
     try:
-        gateway.close(out_trade_no)
-        closed = True
-    except WxPayApiError as exc:
-        if exc.code in _CLOSE_DONE:
-            closed = True
-        elif exc.retryable:
-            raise OutcomeUnknown("WeChat Pay did not answer; the QR is not cancelled yet, try again",
-                                 out_trade_no) from None
-        # Anything else (ORDERPAID, TRADE_ERROR "订单已支付", …): ask WeChat what the order is.
-    except VerificationFailed:
-        raise OutcomeUnknown("WeChat Pay's answer could not be verified; try again", out_trade_no) from None
-    if not closed:
-        try:
-            answer = gateway.query_by_out_trade_no(out_trade_no)
-        except (WxPayApiError, VerificationFailed):
-            raise OutcomeUnknown("WeChat Pay would not close the order and did not say why; try again",
-                                 out_trade_no) from None
-        if answer.get("trade_state") in ("SUCCESS", "REFUND"):
-            with db.unit_of_work():
-                service.apply_payment_notification(answer, None, mchid=config.mchid)
-            log.info("cancel found the order paid", extra={"out_trade_no": out_trade_no})
-            return order_view(out_trade_no)
-        if answer.get("trade_state") not in ("CLOSED", "REVOKED"):
-            raise OutcomeUnknown(f"WeChat Pay says the order is {answer.get('trade_state')}; try again",
-                                 out_trade_no)
-    with db.unit_of_work():
-        order = service.lock_order(out_trade_no)
-        assert order is not None
-        transition = states.apply(order.state, states.Event.CLOSE_OK)
-        if transition.changed:
-            order.state = transition.new_state.value
-            order.closed_at = utcnow()
-        elif transition.outcome is states.Outcome.CONFLICT:
-            order.needs_reconcile = True
-            log.error("close succeeded on an order we hold paid", extra={"out_trade_no": out_trade_no})
-        order.checked_at = utcnow()
-        return view(order)
+        with db.unit_of_work():
+            state = jobs.close_order(out_trade_no)
+    except jobs.RetryLater:
+        log.warning("cancel not confirmed by WeChat Pay", extra={"out_trade_no": out_trade_no})
+        raise OutcomeUnknown("WeChat Pay did not confirm the cancel; the QR is not cancelled yet, "
+                             "try again in a moment (微信支付未确认关闭，请稍后重试)", out_trade_no) from None
+    if states.State(state) in states.UNPAID:
+        raise CloseRefused("WeChat Pay refused to close this order; it is flagged for the daily "
+                           "reconciliation, do not take payment for it again", out_trade_no)
+    return order_view(out_trade_no)

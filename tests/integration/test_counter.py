@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from members import staff as staff_service
 from members.models import PointsEntry
-from payments import counter, service
+from payments import counter, jobs, service
 from payments.config import current_payment_config
 from payments.models import Order, PaymentTransaction
 from tests.integration.members_helpers import balance, make_member, make_staff, uow
@@ -196,6 +196,15 @@ def test_cancel_when_wechat_is_down_changes_nothing(app, base_url):
     assert emu_order(base_url, order.out_trade_no)["trade_state"] == "NOTPAY"
 
 
+def test_cancel_refused_for_no_reason_is_flagged_not_hidden(app, base_url):
+    order = open_order(app)
+    control(base_url, "faults", api="close", status=403, code="RULE_LIMIT", message="不允许关闭")
+    with pytest.raises(counter.CloseRefused):
+        in_app(app, lambda: counter.cancel(order.out_trade_no))
+    shown = view(app, order.out_trade_no)
+    assert shown["state"] == "CREATED" and shown["needs_reconcile"]
+
+
 def test_cancel_racing_a_payment_applies_the_payment_and_points_once(app, base_url, monkeypatch):
     """The shopper pays just as staff press Cancel, and the notification has not got through yet
     (our /pay/notify is made to answer 503): close is refused, the query says SUCCESS, the order
@@ -204,7 +213,7 @@ def test_cancel_racing_a_payment_applies_the_payment_and_points_once(app, base_u
     order = open_order(app)
     config = app.extensions["wx_pay"]
     control(base_url, "config", notify_time_factor=15)  # the first retry after 1 s
-    monkeypatch.setattr(counter, "current_payment_config", lambda: config)
+    monkeypatch.setattr(jobs, "current_payment_config", lambda: config)  # cancel closes through jobs
     monkeypatch.setitem(app.extensions, "wx_pay", None)  # /pay/notify answers 503 meanwhile
     assert control(base_url, "pay", code_url=order.code_url, openid=SHOPPER).status_code == 200
     eventually(lambda: emu_state(base_url)["notifications"][0]["attempts"], "the first notification attempt")
