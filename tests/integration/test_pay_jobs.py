@@ -382,3 +382,25 @@ def test_a_payment_code_order_is_reversed_not_closed(app, base_url):
     assert emu_order(base_url, "C-reverse")["trade_state"] == "REVOKED"
     assert "close" not in emu_state(base_url)["calls"]
     assert [(t.kind, t.trade_state) for t in history(app, "C-reverse")] == [("reverse", "REVOKED")]
+
+
+def test_a_refund_whose_job_was_lost_is_sent_by_the_sweep(app, base_url, run_jobs):
+    member_id = make_member(app)
+    paid_order(app, base_url, "N-lost-job", 2_000, member_id)
+    record_refund(app, "N-lost-job", "R-lost-job", 2_000)  # recorded, but its job never ran
+    backdate(app, Refund, Refund.out_refund_no, "R-lost-job", 4)
+    assert job(app, "query_stale_orders") == 1  # WeChat has no such refund: sent now, same number
+    run_jobs()
+    wait_until(lambda: refund_row(app, "R-lost-job").status == "SUCCESS", "the refund settled")
+    assert [r["out_refund_no"] for r in emu_refunds(base_url, "N-lost-job")] == ["R-lost-job"]
+    assert [e.reason for e in points_of(app, "N-lost-job")] == ["payment", "refund"]
+
+
+def test_the_stale_sweep_leaves_a_payment_code_flow_inside_its_window_alone(app, base_url):
+    with uow(app) as session:
+        order = service.create_order("C-in-flight", "codepay", 1_000, oa_appid(app), description="收银台")
+        order.created_at = utcnow() - timedelta(minutes=4)  # queued late: submitted only now
+        order.submitted_at = utcnow()
+    assert job(app, "query_stale_orders") == 0
+    assert "query" not in emu_state(base_url)["calls"]
+    assert order_row(app, "C-in-flight").checked_at is None
