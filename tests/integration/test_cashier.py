@@ -296,8 +296,12 @@ def test_a_worker_killed_mid_submit_is_picked_up_and_pays_exactly_once(app, base
             os.killpg(worker.pid, signal.SIGKILL)
     with uow(app) as session:
         assert session.scalar(select(func.count()).select_from(CodepayAnswer)) == 0  # no answer stored
-    with uow(app):
-        assert cashier.resume_codepay_flows(stalled_after=0)["enqueued"] == [no]
+    def sweep() -> list[str]:
+        with uow(app):
+            return cashier.resume_codepay_flows(stalled_after=0)["enqueued"]
+
+    # Nothing moves the flow now; once its first query is due, the sweep sees it stalled.
+    _wait("the sweep to restart the flow", lambda: sweep() == [no])
     fresh = _worker(settings)
     try:
         _wait("the order to end", lambda: view(app, no)["ended"], timeout=60)
