@@ -8,13 +8,22 @@ the very same bytes. A failed attempt deletes its own pending mark so the next r
 A retry told `success` also leaves a `superseded` mark: WeChat gave up on the first attempt, so the
 reply that attempt produces never reaches the shopper and must go by the customer-service API.
 Claiming and completing are atomic (Lua), so the mark is never set after the completer looked.
+
+Both scripts run on every push, so they skip redis-py's per-command machinery (see _Scripts).
 """
 from __future__ import annotations
 
+import os
 import secrets
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis as redis_lib
+from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from wx_service import redis_keys
 
@@ -54,6 +63,78 @@ redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return redis.call('del', KEYS[2])
 """
 
+_PLAIN_CONNECTIONS = (Connection, SSLConnection, UnixDomainSocketConnection)
+
+
+def _pack(args: Sequence[bytes | str | int]) -> bytes:
+    """One RESP command (an array of bulk strings)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode("utf-8")
+        elif isinstance(arg, int):
+            arg = b"%d" % arg
+        out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(out)
+
+
+class _Scripts:
+    """Runs this module's Lua scripts with one round trip each, as cheaply as the client allows.
+
+    Against a real Redis server every thread keeps its own connection (built from the client's pool
+    settings: host, db, password, TLS, timeouts) and writes EVALSHA on it directly. redis-py 8's
+    generic path (pool checkout and release, observability hooks, retry wrapper) costs about three
+    times the round trip itself, and these two calls run on every push. Any other client (fakeredis
+    in the embedded test mode) goes through redis-py's own Script objects."""
+
+    def __init__(self, client: redis_lib.Redis) -> None:
+        self.client = client
+        pool = getattr(client, "connection_pool", None)
+        self._direct = (type(client) is redis_lib.Redis and pool is not None
+                        and pool.connection_class in _PLAIN_CONNECTIONS)
+        self._local = threading.local()
+
+    def register(self, source: str):
+        return self.client.register_script(source)
+
+    def _connection(self) -> Connection:
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():  # never share a socket across a fork
+            pool = self.client.connection_pool
+            conn = pool.connection_class(**pool.connection_kwargs)
+            local.conn, local.pid = conn, os.getpid()
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.disconnect()
+
+    def run(self, script, keys: Sequence[str], args: Sequence[bytes | str | int]):
+        if not self._direct:
+            return script(keys=keys, args=args)
+        # An idle connection may have been closed by the server (restart, timeout): one retry on a
+        # fresh connection, as redis-py's default retry policy would do.
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                try:
+                    conn.send_packed_command([_pack((b"EVALSHA", script.sha, len(keys), *keys, *args))],
+                                             check_health=False)
+                    return conn.read_response()
+                except NoScriptError:  # the server restarted or ran SCRIPT FLUSH: EVAL loads it again
+                    conn.send_packed_command([_pack((b"EVAL", script.script, len(keys), *keys, *args))],
+                                             check_health=False)
+                    return conn.read_response()
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                self._drop()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
 PENDING = b"pending:"
 DONE = b"done:"
 
@@ -74,9 +155,10 @@ class PushDedup:
         self.appid = appid
         self.pending_ttl = pending_ttl
         self.done_ttl = done_ttl
-        self._release = redis.register_script(_DELETE_IF_OWNER)
-        self._claim = redis.register_script(_CLAIM)
-        self._complete = redis.register_script(_COMPLETE)
+        self._scripts = _Scripts(redis)
+        self._release = self._scripts.register(_DELETE_IF_OWNER)
+        self._claim = self._scripts.register(_CLAIM)
+        self._complete = self._scripts.register(_COMPLETE)
 
     def _key(self, dedup_key: str, ttl: int) -> redis_keys.RedisKey:
         return redis_keys.push_dedup(self.appid, dedup_key, ttl)
@@ -89,8 +171,8 @@ class PushDedup:
         key = self._key(dedup_key, self.pending_ttl)
         nonce_key = nonce.key(timestamp, nonce_value)
         owner = PENDING + secrets.token_hex(8).encode()
-        result = self._claim(keys=[key.name, self._superseded(dedup_key), nonce_key.name],
-                             args=[owner, key.ttl, body_digest, nonce_key.ttl])
+        result = self._scripts.run(self._claim, [key.name, self._superseded(dedup_key), nonce_key.name],
+                                   [owner, key.ttl, body_digest, nonce_key.ttl])
         if result[0] == -1:
             return Claim(replay=True)
         if result[0] == 1:
@@ -104,10 +186,11 @@ class PushDedup:
         """Store the response for retries; True if a retry was told `success` meanwhile (so this
         response never reached WeChat)."""
         key = self._key(dedup_key, self.done_ttl)
-        return bool(self._complete(keys=[key.name, self._superseded(dedup_key)], args=[DONE + response, key.ttl]))
+        return bool(self._scripts.run(self._complete, [key.name, self._superseded(dedup_key)],
+                                      [DONE + response, key.ttl]))
 
     def release(self, dedup_key: str, owner: bytes) -> None:
-        self._release(keys=[self._key(dedup_key, 0).name, self._superseded(dedup_key)], args=[owner])
+        self._scripts.run(self._release, [self._key(dedup_key, 0).name, self._superseded(dedup_key)], [owner])
 
 
 class NonceGuard:

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from wx_service.db import utcnow
+from wx_service.db import Database, utcnow
 from wx_service.dedup import Claim, NonceGuard, PushDedup
 from wx_service.extensions import services
 from wx_service.logs import bind, log_context, mask_openid
@@ -37,13 +37,57 @@ from wx_service.protocol.messages import Push, build_push
 from wx_service.protocol.replies import SUCCESS, Reply
 from wx_service.protocol.signature import check_msg_signature, check_signature
 from wx_service.protocol.xml import parse_xml
+from wx_service.router import Handler
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webhook", __name__)
 
 XML_TYPE = "application/xml; charset=utf-8"
+# A Core INSERT on the table: compiled once and cached, unlike an ORM flush.
 _INSERT_PUSH = insert(InboundPush.__table__)
+_RECORD_COLUMNS = ("appid", "dedup_key", "openid", "msg_type", "event", "event_key", "content", "handler",
+                   "response", "created_at_wechat", "received_at")
+
+
+class PushRecorder:
+    """Writes the record of a push whose handler did no database work: one statement, committed
+    on its own.
+
+    On Postgres through psycopg it is a single autocommit INSERT on a pooled DBAPI connection (one
+    round trip, no BEGIN/COMMIT, no SQLAlchemy execution context); on anything else (SQLite in the
+    embedded mode) a Core INSERT in a short transaction. A duplicate raises SQLAlchemy's
+    IntegrityError either way, as the handler's transaction would."""
+
+    _SQL = (f"INSERT INTO {InboundPush.__tablename__} ({', '.join(_RECORD_COLUMNS)}) "
+            f"VALUES ({', '.join(f'%({c})s' for c in _RECORD_COLUMNS)})")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db  # the Database, not its engine: read at each insert, after any re-init
+
+    def insert(self, record: dict[str, object]) -> None:
+        engine = self.db.engine
+        if not (engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"):
+            with engine.begin() as conn:
+                conn.execute(_INSERT_PUSH, record)
+            return
+        dbapi = engine.dialect.loaded_dbapi
+        conn = engine.raw_connection()
+        try:
+            driver = conn.driver_connection
+            driver.autocommit = True
+            try:
+                with driver.cursor() as cursor:
+                    cursor.execute(self._SQL, record)
+            except dbapi.IntegrityError as exc:
+                raise IntegrityError(self._SQL, record, exc) from exc
+            finally:
+                if driver.broken or driver.closed:
+                    conn.invalidate()  # the pool must not hand it out again
+                else:
+                    driver.autocommit = False
+        finally:
+            conn.close()  # back to the pool
 
 
 class WebhookPipeline:
@@ -59,6 +103,7 @@ class WebhookPipeline:
         from handlers.routes import build_router
 
         self.router = build_router()
+        self.recorder = PushRecorder(wx.db)
 
     # -- checks ------------------------------------------------------------------------------
     def check_query(self, args) -> tuple[str, str]:
@@ -100,15 +145,27 @@ class WebhookPipeline:
 
     # -- handling ------------------------------------------------------------------------------
     def handle(self, push: Push, encrypted: bool, timestamp: str, nonce: str) -> tuple[bytes, Reply | None]:
-        """Run the handler and record the push with its response, in one transaction.
+        """Run the handler and record the push with its response, exactly once.
 
-        The record is one INSERT after the handler: if the push was already handled (Redis forgot
-        it, the database did not), the unique key fails the INSERT and the whole transaction,
-        handler's writes and after-commit jobs included, rolls back. Handlers act only through the
-        database and after-commit jobs, so a rolled-back run leaves no trace."""
+        Every push gets its `inbound_pushes` row, written before the reply leaves: the unique key
+        (appid, dedup_key) is what makes a retry a no-op when Redis has forgotten the push. How the
+        row is written depends on what the handler did:
+
+        - it used the database session (read, wrote, or queued after-commit work): the row is one
+          INSERT in the handler's own transaction. If the push was already handled, the unique key
+          fails the INSERT and the whole transaction, handler's writes and after-commit jobs
+          included, rolls back. Handlers act only through the database and after-commit jobs, so a
+          rolled-back run leaves no trace.
+        - it never touched the session (the help text, a keyword reply, a transfer to customer
+          service: most text messages): there is nothing to commit but the row itself, so it is one
+          autocommit INSERT on a pooled connection, with no ORM session built at all. The guarantee
+          is the same: the row is durable before the reply is sent, and a duplicate fails it.
+        """
         db = services().db
+        db.after_fork()
+        registry = db.session.registry
         handler, ctx = self.router.resolve(push)
-        with db.unit_of_work() as session:
+        try:
             reply = handler(ctx) if handler else None
             if reply is None:
                 response = SUCCESS
@@ -117,18 +174,32 @@ class WebhookPipeline:
                 if encrypted:
                     xml = self.crypto.encrypted_reply(xml, timestamp, nonce)
                 response = xml.encode("utf-8")
-            event_key = push.fields.get("EventKey", "")
-            # A Core INSERT on the table: compiled once and cached, unlike an ORM flush.
-            session.connection().execute(_INSERT_PUSH, {
-                "appid": self.settings.WECHAT_APPID, "dedup_key": push.dedup_key, "openid": push.openid,
-                "msg_type": push.msg_type, "event": push.event,
-                "event_key": event_key[:256] if isinstance(event_key, str) else "",
-                "content": str(push.fields.get("Content", ""))[:2000],
-                "handler": f"{handler.__module__}.{handler.__qualname__}" if handler else "",
-                "response": response.decode("utf-8"), "created_at_wechat": int(push.fields["CreateTime"]),
-                "received_at": utcnow(),
-            })
+            record = self._record(push, handler, response)
+            if registry.has():
+                with db.unit_of_work() as session:  # the handler's session: its effects commit with the row
+                    session.connection().execute(_INSERT_PUSH, record)
+            else:
+                self.recorder.insert(record)
+        except BaseException:
+            if registry.has():
+                db.session().rollback()
+            raise
+        finally:
+            if registry.has():
+                db.session.remove()
         return response, reply
+
+    def _record(self, push: Push, handler: Handler | None, response: bytes) -> dict[str, object]:
+        event_key = push.fields.get("EventKey", "")
+        return {
+            "appid": self.settings.WECHAT_APPID, "dedup_key": push.dedup_key, "openid": push.openid,
+            "msg_type": push.msg_type, "event": push.event,
+            "event_key": event_key[:256] if isinstance(event_key, str) else "",
+            "content": str(push.fields.get("Content", ""))[:2000],
+            "handler": f"{handler.__module__}.{handler.__qualname__}" if handler else "",
+            "response": response.decode("utf-8"), "created_at_wechat": int(push.fields["CreateTime"]),
+            "received_at": utcnow(),
+        }
 
     def answer_late(self, push: Push, reply: Reply) -> None:
         """WeChat gave up on the attempt that produced `reply` (its retry was told `success`), so
