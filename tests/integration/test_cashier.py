@@ -248,12 +248,14 @@ def test_the_sweep_leaves_moving_flows_alone_and_restarts_stalled_ones(app, base
         stalled.submitted_at = cashier.utcnow() - timedelta(seconds=60)  # its query is 55 s overdue
     with uow(app):
         assert cashier.resume_codepay_flows() == {"enqueued": ["C20260101000000789"], "closed": []}
-    # Let both end (WeChat has neither: after the window they are closed as never placed).
-    for number in ("C20260101000000456", "C20260101000000789"):
-        with uow(app):
-            cashier.resume_codepay_flows(stalled_after=0)
-        assert settle(app, number, timeout=80)["state"] == "CLOSED"
-    assert calls(base_url)["codepay"] == 1  # the sweep never submits
+    # The restarted flow queries; WeChat never had the order and its window has passed: closed.
+    flow = settle(app, "C20260101000000789")
+    assert flow["state"] == "CLOSED" and [s["call"] for s in flow["steps"]] == ["SUBMITTED", "QUERY"]
+    assert flow["steps"][1]["result"] == "ORDER_NOT_EXIST"
+    assert view(app, "C20260101000000456")["steps"] == [
+        {"call": "SUBMITTED", "at": view(app, "C20260101000000456")["steps"][0]["at"], "result": "",
+         "zh": "已提交给微信支付", "en": "submitted"}]  # left alone: not a single call for it
+    assert calls(base_url)["codepay"] == 1 and calls(base_url)["query"] == 1  # the sweep never submits
 
 
 # -- the worker killed mid-flow ---------------------------------------------------------------------
