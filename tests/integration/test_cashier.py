@@ -24,7 +24,7 @@ from members import staff as staff_service
 from payments import cashier
 from payments.models import CodepayAnswer, Order, PaymentTransaction
 from payments.service import create_order
-from tests.conftest import REAL_REDIS, requires_redis
+from tests.conftest import requires_redis
 from tests.integration.members_helpers import make_member, uow
 from wx_service.queue import QUEUE_NAME, run_job
 
@@ -80,7 +80,6 @@ def settle(app, no: str, timeout: float = 40) -> dict:
             _run_due_rq_jobs(app)
         flow = view(app, no)
         if flow["ended"]:
-            app.extensions["wx"].queue.wait_idle(5) if hasattr(app.extensions["wx"].queue, "wait_idle") else None
             return flow
         assert time.monotonic() < deadline, f"flow did not end: {flow}"
         time.sleep(0.2)
@@ -252,9 +251,7 @@ def test_the_sweep_leaves_moving_flows_alone_and_restarts_stalled_ones(app, base
     flow = settle(app, "C20260101000000789")
     assert flow["state"] == "CLOSED" and [s["call"] for s in flow["steps"]] == ["SUBMITTED", "QUERY"]
     assert flow["steps"][1]["result"] == "ORDER_NOT_EXIST"
-    assert view(app, "C20260101000000456")["steps"] == [
-        {"call": "SUBMITTED", "at": view(app, "C20260101000000456")["steps"][0]["at"], "result": "",
-         "zh": "已提交给微信支付", "en": "submitted"}]  # left alone: not a single call for it
+    assert [s["call"] for s in view(app, "C20260101000000456")["steps"]] == ["SUBMITTED"]  # left alone
     assert calls(base_url)["codepay"] == 1 and calls(base_url)["query"] == 1  # the sweep never submits
 
 
