@@ -41,7 +41,8 @@ from payments.service import (NotificationRejected, PaymentError, apply_payment_
                               lock_order)
 from wx_service.db import utcnow
 from wx_service.extensions import db, enqueue_after_commit, redis, services, settings
-from wx_service.redis_keys import PREFIX, RedisKey
+from wx_service import redis_keys
+from wx_service.redis_keys import cashier_next_run as next_run_key
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +65,6 @@ class CashierRefused(PaymentError):
 
 
 # -- keys (Redis key names are built here: they belong in wx_service/redis_keys.py) ----------------
-
-def auth_code_key(appid: str, out_trade_no: str) -> RedisKey:
-    """The scanned payment code until the submit takes it; the TTL drops it if no job does."""
-    return RedisKey(f"{PREFIX}:{appid}:cashier:auth_code:{out_trade_no}", AUTH_CODE_TTL)
-
-
-def next_run_key(appid: str, out_trade_no: str, due: datetime, ttl: int) -> RedisKey:
-    """Set once per (order, due time): two copies of the flow queue the next step only once."""
-    return RedisKey(f"{PREFIX}:{appid}:cashier:next:{out_trade_no}:{int(due.timestamp() * 1000)}", ttl)
-
 
 # -- pure helpers ----------------------------------------------------------------------------------
 
@@ -123,12 +114,12 @@ def start_codepay(amount_fen: int, auth_code: str, counter: str, staff_id: int |
         raise CashierRefused("counter is 1-32 characters")
     description = (description or "").strip()[:127] or "门店收银"
     appid = settings().WECHAT_APPID
-    order = create_order(new_out_trade_no(), "codepay", amount_fen, appid, description=description,
-                         attach=f"staff={staff_id}" if staff_id is not None else "")
+    order = create_order(new_out_trade_no(), "codepay", amount_fen, appid, description=description)
     order.counter = counter
+    order.staff_id = staff_id
     order.source = "cashier"
     db.session.flush()
-    key = auth_code_key(appid, order.out_trade_no)
+    key = redis_keys.cashier_auth_code(appid, order.out_trade_no, AUTH_CODE_TTL)
     # Written before commit: if the commit fails, the key is orphaned and expires in 120 s.
     redis().set(key.name, code, ex=key.ttl)
     enqueue_after_commit(JOB, out_trade_no=order.out_trade_no)
@@ -259,7 +250,7 @@ def advance_codepay(out_trade_no: str) -> str:
             now = utcnow()
             snapshot = {"out_trade_no": order.out_trade_no, "appid": order.appid, "counter": order.counter,
                         "amount_fen": order.amount_fen, "description": order.description or "门店收银"}
-            key = auth_code_key(order.appid, order.out_trade_no)
+            key = redis_keys.cashier_auth_code(order.appid, order.out_trade_no, AUTH_CODE_TTL)
             if order.submitted_at is None:
                 if not redis().exists(key.name):
                     _set_state(order, states.Event.SUBMIT_FAILED)
@@ -333,7 +324,7 @@ def resume_codepay_flows(stalled_after: float = STALLED_AFTER) -> dict[str, list
         if order is None or order.state not in unfinished or order.needs_reconcile:
             continue
         if order.submitted_at is None:
-            if not redis().exists(auth_code_key(order.appid, no).name):
+            if not redis().exists(redis_keys.cashier_auth_code(order.appid, no, AUTH_CODE_TTL).name):
                 _set_state(order, states.Event.SUBMIT_FAILED)
                 order.closed_at = now
                 log.warning("payment code expired before it was submitted: closed locally, "

@@ -179,11 +179,11 @@ def open_native_order(amount_fen: int, counter: str, staff_id: int | None, descr
     appid = settings().WECHAT_APPID
     expires_at = utcnow() + timedelta(minutes=config.order_ttl_minutes)
     out_trade_no = new_out_trade_no("N")
-    attach = f"staff:{staff_id}" if staff_id is not None else ""
     with db.unit_of_work():
         order = service.create_order(out_trade_no, "native", amount_fen, appid, description=description,
-                                     expires_at=expires_at, attach=attach)
+                                     expires_at=expires_at)
         order.counter = counter
+        order.staff_id = staff_id
         order.source = (source or "")[:64]
     gateway = config.gateway(appid)
 
@@ -191,8 +191,7 @@ def open_native_order(amount_fen: int, counter: str, staff_id: int | None, descr
         order.code_url = code_url
 
     return place_at_wechat(out_trade_no, lambda: gateway.native(
-        out_trade_no, description, amount_fen, config.notify_url, time_expire=expires_at,
-        attach=attach or None), store)
+        out_trade_no, description, amount_fen, config.notify_url, time_expire=expires_at), store)
 
 
 def _get_native(out_trade_no: str) -> Order:

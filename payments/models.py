@@ -45,6 +45,8 @@ class Order(Base):
     # that led to it (a QR scene, an article, a reservation): what makes O2O traceable.
     counter: Mapped[str] = mapped_column(String(32), default="", index=True)
     source: Mapped[str] = mapped_column(String(64), default="")
+    # The staff member who opened it at a counter or till (None: the shopper did, e.g. JSAPI).
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     # Payment code: set just before the submit is sent, so a worker that dies mid-call knows the
     # submit may have reached WeChat and queries instead of submitting twice.
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -6,6 +6,7 @@ without one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 PREFIX = "wx"
 
@@ -57,3 +58,13 @@ def mp_session_key(appid: str, mp_openid: str, ttl: int) -> RedisKey:
 def console_login_failures(appid: str, username: str) -> RedisKey:
     """Failed console sign-ins for a username; the TTL is the lock-out window."""
     return RedisKey(f"{PREFIX}:{appid}:console:login_failures:{username.lower()}", 15 * 60)
+
+
+def cashier_auth_code(appid: str, out_trade_no: str, ttl: int) -> RedisKey:
+    """The scanned payment code until the submit takes it; the TTL drops it if no job does."""
+    return RedisKey(f"{PREFIX}:{appid}:cashier:auth_code:{out_trade_no}", ttl)
+
+
+def cashier_next_run(appid: str, out_trade_no: str, due: datetime, ttl: int) -> RedisKey:
+    """Set once per (order, due time): two copies of the flow queue the next step only once."""
+    return RedisKey(f"{PREFIX}:{appid}:cashier:next:{out_trade_no}:{int(due.timestamp() * 1000)}", ttl)

@@ -69,6 +69,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('prepay_id', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('counter', sa.String(length=32), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('source', sa.String(length=64), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('staff_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_pay_orders_staff_id_staff'), 'staff', ['staff_id'], ['id'])
         batch_op.add_column(sa.Column('submitted_at', wx_service.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('closed_at', wx_service.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('checked_at', wx_service.db.UTCDateTime(timezone=True), nullable=True))
@@ -91,6 +93,8 @@ def downgrade() -> None:
 
     with op.batch_alter_table('pay_orders', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_pay_orders_counter'))
+        batch_op.drop_constraint(batch_op.f('fk_pay_orders_staff_id_staff'), type_='foreignkey')
+        batch_op.drop_column('staff_id')
         batch_op.drop_column('checked_at')
         batch_op.drop_column('closed_at')
         batch_op.drop_column('submitted_at')
