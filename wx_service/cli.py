@@ -202,6 +202,10 @@ def register_cli(app: Flask) -> None:
         import threading
 
         threading.Thread(target=push_menu_when_up, daemon=True).start()
+        if wx.settings.JOB_QUEUE == "inprocess":
+            from wx_service.scheduler import start_demo_sweeps
+
+            start_demo_sweeps(wx.queue)
         from werkzeug.serving import run_simple
 
         run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -167,14 +167,14 @@ def register_member_cli(app: Flask) -> None:
 
     @app.cli.command("scheduler")
     def scheduler() -> None:
-        """Run RQ's cron scheduler for the daily member jobs (store time, Asia/Shanghai)."""
+        """Run RQ's cron scheduler: the daily jobs and the payment sweeps (store time, Asia/Shanghai)."""
         wx = app.extensions["wx"]
         if wx.settings.JOB_QUEUE != "rq":
             raise click.ClickException("JOB_QUEUE is inprocess: there is no shared queue to schedule onto; "
                                        "set REDIS_URL (and JOB_QUEUE=rq) and run workers")
-        from wx_service.scheduler import DAILY_JOBS, build_scheduler
+        from wx_service.scheduler import DAILY_JOBS, SWEEP_JOBS, build_scheduler
 
         cron = build_scheduler(wx.redis)
-        for name, spec, path in DAILY_JOBS:
+        for name, spec, path in DAILY_JOBS + SWEEP_JOBS:
             click.echo(f"{name}: '{spec}' Asia/Shanghai -> {path}")
         cron.start()

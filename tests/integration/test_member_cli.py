@@ -1,6 +1,7 @@
 """Member operator commands and the daily-job scheduler, run through Flask's CLI."""
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from datetime import date, datetime, timezone
@@ -107,7 +108,12 @@ def test_scheduler_registers_the_daily_jobs_in_store_time(wx, restore_tz):
 
     jobs = {job.name: job for job in build_scheduler(wx.redis).get_jobs()}
     assert {name: job.cron for name, job in jobs.items()} == {
-        "benefits": "0 9 * * *", "levels": "0 3 * * *", "card-resync": "0 3 * * *", "points-expiry": "30 0 1 1 *"}
+        "benefits": "0 9 * * *", "levels": "0 3 * * *", "card-resync": "0 3 * * *", "points-expiry": "30 0 1 1 *",
+        "reconciliation": "30 10 * * *", "pay-close-expired": "* * * * *", "pay-query-stale": "* * * * *",
+        "pay-resume-codepay": "* * * * *"}
+    for name, job in jobs.items():  # every path names a function that exists
+        module, _, attr = job.args[0].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), attr)), name
     assert jobs["benefits"].func is run_job
     assert jobs["benefits"].args == ("members.benefit_jobs.grant_birthday_and_anniversary", {})
     # 09:00 in Shanghai is 01:00 UTC, 03:00 is 19:00 UTC, 1 Jan 00:30 is 16:30 UTC on 31 Dec
