@@ -71,7 +71,7 @@ class CodepayAnswer(Base):
 
 
 class PaymentTransaction(Base):
-    """Append-only: every distinct notification (or query answer) about an order, as decrypted."""
+    """Append-only: every distinct notification, query answer or our own call's answer about an order."""
 
     __tablename__ = "pay_transactions"
 
@@ -79,7 +79,8 @@ class PaymentTransaction(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("pay_orders.id"), index=True)
     # WeChat's notification id: a retry carries the same one, the unique key makes it count once.
     notification_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
-    kind: Mapped[str] = mapped_column(String(16))  # transaction | refund | query
+    # transaction / refund (a notification), query, or our own close / reverse / refund call answers
+    kind: Mapped[str] = mapped_column(String(16))
     trade_state: Mapped[str] = mapped_column(String(24))  # trade_state or refund_status as reported
     outcome: Mapped[str] = mapped_column(String(16), default="")  # states.Outcome of applying it
     raw: Mapped[str] = mapped_column(Text)  # the decrypted resource, verbatim
