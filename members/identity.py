@@ -33,9 +33,11 @@ def get_member(member_id: int) -> Member:
 
 
 def member_for_openid(kind: str, openid: str) -> Member | None:
-    identity = db.session.scalar(select(MemberIdentity).where(MemberIdentity.kind == kind,
-                                                              MemberIdentity.openid == openid))
-    return _follow(db.session.get(Member, identity.member_id)) if identity else None
+    """The (surviving) member an openid belongs to. One statement: the member through its identity
+    (every payment notification asks this)."""
+    member = db.session.scalar(select(Member).join(MemberIdentity, MemberIdentity.member_id == Member.id)
+                               .where(MemberIdentity.kind == kind, MemberIdentity.openid == openid))
+    return _follow(member)
 
 
 def member_for_unionid(unionid: str) -> Member | None:

@@ -39,6 +39,17 @@ def find_entry(source_key: str) -> PointsEntry | None:
     return db.session.scalar(select(PointsEntry).where(PointsEntry.source_key == source_key))
 
 
+def _new_entry(member: Member, delta: int, reason: str, source_key: str, *, ref_key: str,
+               earned_year: int | None, staff_id: int | None, approved_by_id: int | None,
+               note: str) -> PointsEntry:
+    balance = member.points_balance + delta
+    if balance < 0:
+        raise InsufficientPoints(f"balance {member.points_balance}, change {delta}")
+    return PointsEntry(member_id=member.id, delta=delta, balance_after=balance, reason=reason,
+                       source_key=source_key, ref_key=ref_key, earned_year=earned_year, staff_id=staff_id,
+                       approved_by_id=approved_by_id, note=note[:256])
+
+
 def append(member_id: int, delta: int, reason: str, source_key: str, *, ref_key: str = "",
            earned_year: int | None = None, staff_id: int | None = None, approved_by_id: int | None = None,
            note: str = "") -> PointsEntry:
@@ -49,12 +60,8 @@ def append(member_id: int, delta: int, reason: str, source_key: str, *, ref_key:
         if existing.member_id != member_id or existing.reason != reason:
             raise SourceKeyConflict(f"{source_key} already used for another entry")
         return existing
-    balance = member.points_balance + delta
-    if balance < 0:
-        raise InsufficientPoints(f"balance {member.points_balance}, change {delta}")
-    entry = PointsEntry(member_id=member_id, delta=delta, balance_after=balance, reason=reason,
-                        source_key=source_key, ref_key=ref_key, earned_year=earned_year, staff_id=staff_id,
-                        approved_by_id=approved_by_id, note=note[:256])
+    entry = _new_entry(member, delta, reason, source_key, ref_key=ref_key, earned_year=earned_year,
+                       staff_id=staff_id, approved_by_id=approved_by_id, note=note)
     try:
         with db.session.begin_nested():
             db.session.add(entry)
@@ -65,10 +72,29 @@ def append(member_id: int, delta: int, reason: str, source_key: str, *, ref_key:
         if existing is None:
             raise
         raise SourceKeyConflict(f"{source_key} already used for another entry") from None
-    member.points_balance = balance
+    member.points_balance = entry.balance_after
     db.session.flush()
     if delta:
         enqueue_after_commit("members.jobs.sync_card", member_id=member_id)
+    return entry
+
+
+def add_entry(member: Member, delta: int, reason: str, source_key: str, *, ref_key: str = "",
+              earned_year: int | None = None, note: str = "") -> PointsEntry:
+    """`append` for a caller that already holds `member`'s row lock (lock_member in this
+    transaction) and has looked `source_key` up under it: no second lock, lookup, savepoint or
+    flush. The entry and the balance are written by the caller's next flush, together with the
+    rest of its unit of work (the hot path of a payment notification).
+
+    Only for callers that insert a row with its own unique key in the same flush (the spend
+    record of a payment or refund): a key taken meanwhile by another member's transaction makes
+    that flush fail as a whole, which is what `append`'s savepoint would otherwise report."""
+    entry = _new_entry(member, delta, reason, source_key, ref_key=ref_key, earned_year=earned_year,
+                       staff_id=None, approved_by_id=None, note=note)
+    db.session.add(entry)
+    member.points_balance = entry.balance_after
+    if delta:
+        enqueue_after_commit("members.jobs.sync_card", member_id=member.id)
     return entry
 
 

@@ -28,21 +28,25 @@ def _spend_key(source_key: str) -> str:
     return f"spend:{source_key}"
 
 
+def _spend_in_window(member_id: int, now: datetime):
+    return select(func.coalesce(func.sum(SpendRecord.amount_fen), 0)).where(
+        SpendRecord.member_id == member_id, SpendRecord.occurred_at > now - SPEND_WINDOW,
+        SpendRecord.occurred_at <= now)
+
+
 def twelve_month_spend(member_id: int, now: datetime | None = None) -> int:
     """Net spend in the 12 months up to `now` (the window members.levels defines), summed by the
     database over the (member_id, occurred_at) index: an award's cost does not grow with history."""
-    now = now or utcnow()
-    total = db.session.scalar(select(func.coalesce(func.sum(SpendRecord.amount_fen), 0)).where(
-        SpendRecord.member_id == member_id, SpendRecord.occurred_at > now - SPEND_WINDOW,
-        SpendRecord.occurred_at <= now))
+    total = db.session.scalar(_spend_in_window(member_id, now or utcnow()))
     return max(0, int(total))
 
 
-def recompute_level(member_id: int, now: datetime | None = None) -> LevelChange | None:
-    """Set the level the rules give; record a change and tell the card (after commit)."""
+def recompute_level(member_id: int, now: datetime | None = None, *, spend_fen: int | None = None) -> LevelChange | None:
+    """Set the level the rules give; record a change and tell the card (after commit).
+    `spend_fen`: the 12-month spend up to `now`, when the caller read it under the member's lock."""
     program = load_program()
     member = get_member(member_id)
-    spend = twelve_month_spend(member.id, now)
+    spend = twelve_month_spend(member.id, now) if spend_fen is None else max(0, spend_fen)
     new = level_for_spend(program.levels, spend)
     if member.level == new.code:
         return None
@@ -69,18 +73,27 @@ def award_for_payment(member_id: int, amount_fen: int, source_key: str, occurred
     if amount_fen <= 0:
         raise ValueError("a payment amount is positive")
     member = ledger.lock_member(get_member(member_id).id)
-    existing = ledger.find_entry(f"payment:{source_key}")
-    if existing is not None:
-        return existing
+    key = f"payment:{source_key}"
+    now = utcnow()
+    # One statement, read under the member's lock (so current, and nobody else adds spend for this
+    # member until commit): is this payment awarded already, and the 12-month spend before it.
+    existing_id, spend_before = db.session.execute(select(
+        select(PointsEntry.id).where(PointsEntry.source_key == key).scalar_subquery(),
+        _spend_in_window(member.id, now).scalar_subquery())).one()
+    if existing_id is not None:
+        return db.session.get(PointsEntry, existing_id)
     program = load_program()
     level = program.level(member.level)
     points = points_for_payment(amount_fen, program.points_per_yuan, level)
     db.session.add(SpendRecord(member_id=member.id, amount_fen=amount_fen, occurred_at=occurred_at,
-                               source_key=_spend_key(f"payment:{source_key}"), ref_key=source_key))
-    entry = ledger.append(member.id, points, "payment", f"payment:{source_key}", ref_key=source_key,
-                          earned_year=ledger.store_year(occurred_at),
-                          note=f"{amount_fen / 100:.2f} yuan at {level.code}")
-    recompute_level(member.id)
+                               source_key=_spend_key(key), ref_key=source_key))
+    entry = ledger.add_entry(member, points, "payment", key, ref_key=source_key,
+                             earned_year=ledger.store_year(occurred_at),
+                             note=f"{amount_fen / 100:.2f} yuan at {level.code}")
+    # The spend the database would sum once this record is in: the same window, the same `now`.
+    in_window = now - SPEND_WINDOW < occurred_at <= now
+    recompute_level(member.id, now, spend_fen=int(spend_before) + (amount_fen if in_window else 0))
+    db.session.flush()  # one flush: spend record, entry, balance (and the caller's pending changes)
     return entry
 
 
@@ -113,8 +126,8 @@ def reverse_for_refund(member_id: int, payment_source_key: str, refund_fen: int,
         note += f"; {due - taken} points already spent, not taken back"
     db.session.add(SpendRecord(member_id=member.id, amount_fen=-refund_fen, occurred_at=occurred_at,
                                source_key=_spend_key(f"refund:{source_key}"), ref_key=payment_source_key))
-    entry = ledger.append(member.id, -taken, "refund", f"refund:{source_key}", ref_key=payment_source_key,
-                          earned_year=award.earned_year, note=note)
+    entry = ledger.add_entry(member, -taken, "refund", f"refund:{source_key}", ref_key=payment_source_key,
+                             earned_year=award.earned_year, note=note)
     recompute_level(member.id)
     return entry
 

@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from members import identity, points
+from members.models import Member
 from payments import refunds as rules
 from payments import states
 from payments.models import Order, PaymentTransaction, Refund
@@ -104,6 +105,25 @@ def lock_order(out_trade_no: str) -> Order | None:
                           .with_for_update().execution_options(populate_existing=True))
 
 
+def _lock_order_for(out_trade_no: str, notification_id: str | None) -> tuple[Order | None, bool]:
+    """lock_order, and whether this notification id is stored already, in the same statement.
+
+    On Postgres the EXISTS is read with the statement's snapshot, taken before the lock wait:
+    a request that stored the same id and committed while this one waited is not seen here. It
+    is still applied once: this request then reads the order as that one left it (the state
+    machine finds nothing more to do) and its own row for the id fails the unique constraint,
+    which the edge answers as the duplicate it is (is_duplicate_notification)."""
+    if not notification_id:
+        return lock_order(out_trade_no), False
+    session = db.session
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(Order).where(Order.out_trade_no == out_trade_no).values(state=Order.state))
+    seen = select(PaymentTransaction.id).where(PaymentTransaction.notification_id == notification_id).exists()
+    row = session.execute(select(Order, seen).where(Order.out_trade_no == out_trade_no)
+                          .with_for_update(of=Order).execution_options(populate_existing=True)).first()
+    return (row[0], bool(row[1])) if row is not None else (None, False)
+
+
 def _seen(notification_id: str | None) -> bool:
     if not notification_id:
         return False
@@ -154,7 +174,7 @@ def apply_payment_notification(resource: Mapping[str, Any], notification_id: str
         raise NotificationRejected(f"unknown trade_state {trade_state!r}") from None
     if event in (states.Event.REFUND_PARTIAL, states.Event.REFUND_FULL):
         raise NotificationRejected(f"trade_state {trade_state!r} is ours, not WeChat's")
-    order = lock_order(out_trade_no)
+    order, seen = _lock_order_for(out_trade_no, notification_id)
     if order is None:
         raise NotificationRejected(f"no order {out_trade_no}")
     _check(resource, "appid", order.appid)
@@ -164,7 +184,7 @@ def apply_payment_notification(resource: Mapping[str, Any], notification_id: str
                                    f"{order.amount_fen} fen")
     if (amount.get("currency") or "CNY") != order.currency:
         raise NotificationRejected(f"currency {amount.get('currency')!r} differs from the order's")
-    if _seen(notification_id):
+    if seen:
         return NotificationResult(order.out_trade_no, "DUPLICATE", order.state)
 
     transition = states.apply(order.state, event)
@@ -188,17 +208,20 @@ def apply_payment_notification(resource: Mapping[str, Any], notification_id: str
                               tuple(e.value for e in transition.effects))
 
 
-def _member_for(order: Order) -> int | None:
-    if order.member_id is not None:
-        return identity.get_member(order.member_id).id
-    if order.payer_openid:
-        # A JSAPI order is paid from the mini-program (mp openid); native and payment code
-        # payers may be known by the OA. Try the likelier one first.
-        kinds = ("mp", "oa") if order.kind == "jsapi" else ("oa", "mp")
-        for kind in kinds:
-            member = identity.member_for_openid(kind, order.payer_openid)
-            if member is not None:
-                return member.id
+def _member_for(order: Order) -> Member | None:
+    # No autoflush: these reads do not depend on the order's pending changes, which then reach
+    # the database in one UPDATE with points_member_id instead of two.
+    with db.session.no_autoflush:
+        if order.member_id is not None:
+            return identity.get_member(order.member_id)
+        if order.payer_openid:
+            # A JSAPI order is paid from the mini-program (mp openid); native and payment code
+            # payers may be known by the OA. Try the likelier one first.
+            kinds = ("mp", "oa") if order.kind == "jsapi" else ("oa", "mp")
+            for kind in kinds:
+                member = identity.member_for_openid(kind, order.payer_openid)
+                if member is not None:
+                    return member
     return None
 
 
@@ -206,10 +229,14 @@ def _run_effects(order: Order, transition: states.Transition, *, occurred_at: da
                  refund: Refund | None = None) -> None:
     for effect in transition.effects:
         if effect is states.Effect.AWARD_POINTS:
-            member_id = _member_for(order)
-            if member_id is not None and order.points_member_id is None:
-                points.award_for_payment(member_id, order.amount_fen, order.out_trade_no, occurred_at)
-                order.points_member_id = member_id
+            # Holding `member` keeps it in the session's (weak) identity map: the award finds it
+            # there instead of reading the row again before locking it.
+            member = _member_for(order) if order.points_member_id is None else None
+            if member is not None:
+                # Set before the award (same transaction: both or neither) so that the order's
+                # changes are written in one UPDATE by the award's first flush.
+                order.points_member_id = member.id
+                points.award_for_payment(member.id, order.amount_fen, order.out_trade_no, occurred_at)
         elif effect is states.Effect.REVERSE_POINTS:
             if order.points_member_id is not None and refund is not None:
                 points.reverse_for_refund(order.points_member_id, order.out_trade_no, refund.amount_fen,
