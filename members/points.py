@@ -41,7 +41,8 @@ def twelve_month_spend(member_id: int, now: datetime | None = None) -> int:
     return max(0, int(total))
 
 
-def recompute_level(member_id: int, now: datetime | None = None, *, spend_fen: int | None = None) -> LevelChange | None:
+def recompute_level(member_id: int, now: datetime | None = None, *,
+                    spend_fen: int | None = None) -> LevelChange | None:
     """Set the level the rules give; record a change and tell the card (after commit).
     `spend_fen`: the 12-month spend up to `now`, when the caller read it under the member's lock."""
     program = load_program()

@@ -189,16 +189,23 @@ def apply_payment_notification(resource: Mapping[str, Any], notification_id: str
 
     transition = states.apply(order.state, event)
     payer = (resource.get("payer") or {}).get("openid")
+    paid_at = order.paid_at
+    if transition.changed and event in (states.Event.SUCCESS, states.Event.REFUND) and paid_at is None:
+        paid_at = _parse_time(resource.get("success_time"))
+    # Effects first, the order's own changes after. The member's row must be locked before this
+    # transaction writes anything that refers to it: points_member_id is a foreign key, and its
+    # key-share lock taken before the award's FOR UPDATE would let two payments of one member
+    # deadlock. Written afterwards, the order also costs one UPDATE.
+    _run_effects(order, transition, occurred_at=paid_at or utcnow(),
+                 payer_openid=order.payer_openid or (payer if transition.changed else None))
     if transition.changed:
         if payer and not order.payer_openid:
             order.payer_openid = payer
         transaction_id = resource.get("transaction_id")
         if transaction_id and not order.transaction_id:
             order.transaction_id = transaction_id
-        if event in (states.Event.SUCCESS, states.Event.REFUND) and order.paid_at is None:
-            order.paid_at = _parse_time(resource.get("success_time"))
+        order.paid_at = paid_at
         order.state = transition.new_state.value
-    _run_effects(order, transition, occurred_at=order.paid_at or utcnow())
     _record(order, notification_id, "transaction", str(trade_state), transition.outcome.value, resource)
     db.session.flush()
     log.info("payment notification applied", extra={"out_trade_no": order.out_trade_no,
@@ -208,35 +215,34 @@ def apply_payment_notification(resource: Mapping[str, Any], notification_id: str
                               tuple(e.value for e in transition.effects))
 
 
-def _member_for(order: Order) -> Member | None:
-    # No autoflush: these reads do not depend on the order's pending changes, which then reach
-    # the database in one UPDATE with points_member_id instead of two.
-    with db.session.no_autoflush:
-        if order.member_id is not None:
-            return identity.get_member(order.member_id)
-        if order.payer_openid:
-            # A JSAPI order is paid from the mini-program (mp openid); native and payment code
-            # payers may be known by the OA. Try the likelier one first.
-            kinds = ("mp", "oa") if order.kind == "jsapi" else ("oa", "mp")
-            for kind in kinds:
-                member = identity.member_for_openid(kind, order.payer_openid)
-                if member is not None:
-                    return member
+def _member_for(order: Order, payer_openid: str | None) -> Member | None:
+    if order.member_id is not None:
+        return identity.get_member(order.member_id)
+    if payer_openid:
+        # A JSAPI order is paid from the mini-program (mp openid); native and payment code
+        # payers may be known by the OA. Try the likelier one first.
+        kinds = ("mp", "oa") if order.kind == "jsapi" else ("oa", "mp")
+        for kind in kinds:
+            member = identity.member_for_openid(kind, payer_openid)
+            if member is not None:
+                return member
     return None
 
 
 def _run_effects(order: Order, transition: states.Transition, *, occurred_at: datetime,
-                 refund: Refund | None = None) -> None:
+                 refund: Refund | None = None, payer_openid: str | None = None) -> None:
+    """`payer_openid`: who paid, when the order does not record it yet (set after the effects)."""
     for effect in transition.effects:
         if effect is states.Effect.AWARD_POINTS:
             # Holding `member` keeps it in the session's (weak) identity map: the award finds it
             # there instead of reading the row again before locking it.
-            member = _member_for(order) if order.points_member_id is None else None
+            member = None
+            if order.points_member_id is None:
+                member = _member_for(order, payer_openid or order.payer_openid)
             if member is not None:
-                # Set before the award (same transaction: both or neither) so that the order's
-                # changes are written in one UPDATE by the award's first flush.
-                order.points_member_id = member.id
                 points.award_for_payment(member.id, order.amount_fen, order.out_trade_no, occurred_at)
+                # Only now: the member's row is locked (see apply_payment_notification).
+                order.points_member_id = member.id
         elif effect is states.Effect.REVERSE_POINTS:
             if order.points_member_id is not None and refund is not None:
                 points.reverse_for_refund(order.points_member_id, order.out_trade_no, refund.amount_fen,
