@@ -73,6 +73,8 @@ def award_for_payment(member_id: int, amount_fen: int, source_key: str, occurred
     Called once per paid order; a repeat with the same source key returns the first entry."""
     if amount_fen <= 0:
         raise ValueError("a payment amount is positive")
+    if occurred_at.tzinfo is None:
+        raise ValueError("naive datetimes are not stored; use utcnow()")
     member = ledger.lock_member(get_member(member_id).id)
     key = f"payment:{source_key}"
     now = utcnow()
