@@ -55,7 +55,19 @@ AUTH_CODE_TTL = 120  # seconds; WeChat's payment code itself lives about a minut
 # A flow whose next step is this late (or a never-submitted order this old) has no job moving it.
 STALLED_AFTER = 30.0
 MAX_STEPS_PER_RUN = 20  # steps due at once are done in one run; beyond this, queue another run
-EARLY_TOLERANCE = 2.0  # seconds: a run this early for its step waits for it instead of requeueing
+# A run whose next step is due within this many seconds waits for it in the job, for as long as
+# the run has lasted less than RUN_BUDGET, instead of handing it to RQ's scheduler. Why: RQ's
+# delayed jobs need a worker holding the scheduler lock, and a worker killed with -9 keeps that
+# lock for about a minute (until a survivor takes it over on its maintenance round), which is
+# longer than WeChat's 45-second window. A payment code then moves on time whatever happened to
+# other workers; the price is one worker slot per till mid-payment (most end within seconds, a
+# shopper who gives up holds it ~50 s), so run as many worker processes as tills that can be
+# charging at once. Longer waits (reverse retries after the budget) still go to the scheduler.
+IN_JOB_WAIT = 6.0
+RUN_BUDGET = 75.0
+# With a queue whose delayed jobs are reliable (the in-process one), wait only when a run starts
+# a little early for its step, which RQ's whole-second scheduling can also do.
+EARLY_TOLERANCE = 2.0
 DEVICE_IP = "127.0.0.1"  # scene_info.device_ip; the tills sit behind the store's own network
 _YUAN = re.compile(r"([0-9]{1,7})(?:\.([0-9]{1,2}))?")
 
@@ -238,6 +250,7 @@ def advance_codepay(out_trade_no: str) -> str:
     Returns what it left the order at (for logs and tests): PAID, CLOSED, REVERSED, MANUAL,
     ENDED (already ended before this run), WAITING (next step queued) or UNKNOWN_ORDER.
     """
+    started = time.monotonic()
     for _ in range(MAX_STEPS_PER_RUN):
         auth_code: str | None = None
         with db.unit_of_work():
@@ -275,9 +288,9 @@ def advance_codepay(out_trade_no: str) -> str:
         # Committed: submitted_at is durable before the submit leaves; the lock is released.
         if call is None:
             wait = (due - utcnow()).total_seconds()
-            if wait <= EARLY_TOLERANCE:
-                # RQ's scheduler counts whole seconds, so a run may start a little early; its
-                # step is queued already (the key below), so it must do the step itself.
+            in_job = IN_JOB_WAIT if getattr(services().queue, "short_waits_in_job", False) else EARLY_TOLERANCE
+            if wait <= in_job and time.monotonic() - started + wait <= RUN_BUDGET:
+                # Also covers a run RQ started a little early (its scheduler counts whole seconds).
                 time.sleep(max(wait, 0.0))
                 continue
             _schedule(snapshot["appid"], out_trade_no, due, utcnow())

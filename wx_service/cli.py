@@ -150,7 +150,10 @@ def register_cli(app: Flask) -> None:
 
         from wx_service.queue import QUEUE_NAME
 
-        Worker([QUEUE_NAME], connection=wx.redis).work(with_scheduler=True, burst=burst)
+        # maintenance_interval: how often an idle worker tries to take over RQ's scheduler lock
+        # (delayed jobs and retries) from a worker that died without releasing it; RQ's default
+        # is 10 minutes.
+        Worker([QUEUE_NAME], connection=wx.redis, maintenance_interval=30).work(with_scheduler=True, burst=burst)
 
     @app.cli.command("serve-demo")
     @click.option("--host", default="127.0.0.1", show_default=True)

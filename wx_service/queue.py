@@ -100,6 +100,10 @@ def _mark_final() -> None:
 class RQJobQueue:
     """Jobs on a real RQ queue; `flask --app wsgi worker` runs them."""
 
+    # Delayed jobs depend on RQ's scheduler lock, which a worker killed with -9 holds for about a
+    # minute: a job with a short, time-critical wait (a payment code) does better waiting itself.
+    short_waits_in_job = True
+
     def __init__(self, redis, retry_intervals: tuple[int, ...]) -> None:
         from rq import Queue
 
@@ -127,6 +131,9 @@ class RQJobQueue:
 class InProcessJobQueue:
     """A background thread in this process, for the demo and the embedded-default tests.
 
+    One thread runs every job, so a job must not sleep in it (`short_waits_in_job` is False):
+    delayed jobs are reliable here, use them.
+
     Same `run_job`, same retry classification and intervals as RQ; what it lacks is durability
     (a job queued when the process dies is lost), which is why production refuses it.
     """
@@ -134,6 +141,7 @@ class InProcessJobQueue:
     def __init__(self, app, retry_intervals: tuple[int, ...]) -> None:
         self.app = app
         self.retry_intervals = retry_intervals
+        self.short_waits_in_job = False
         # Ordered by due time, so a job scheduled for later never holds up one due now.
         self._jobs: queue_lib.PriorityQueue[tuple[float, int, str, dict[str, Any], int]] = queue_lib.PriorityQueue()
         self._order = itertools.count()

@@ -269,6 +269,27 @@ def _worker(settings) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def _kill_tree(pid: int) -> None:
+    """kill -9 a worker and every process it forked. RQ's work-horse calls setsid(), so it is in a
+    session of its own and a process-group kill would miss it; find children through /proc."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:  # the parent pid
+                children.append(int(entry))
+    for child in children:
+        _kill_tree(child)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _wait(what, predicate, timeout: float = 30):
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -288,7 +309,7 @@ def test_a_worker_killed_mid_submit_is_picked_up_and_pays_exactly_once(app, base
         no = start(app, code, amount_fen=88_00)
         _wait("the submit to reach WeChat", lambda: calls(base_url).get("codepay") == 1)
         assert order_row(app, no).submitted_at is not None
-        os.killpg(worker.pid, signal.SIGKILL)  # kill -9, the work-horse too
+        _kill_tree(worker.pid)  # kill -9, the work-horse and the scheduler too
         worker.wait(10)
     finally:
         if worker.poll() is None:
