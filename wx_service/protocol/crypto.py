@@ -4,6 +4,10 @@ The packet layout is written out here, byte by byte, so that it can be checked a
 published vectors (appendix A: V-ENC-*, V-WECOM-*); wechatpy's cipher only does the AES-256-CBC.
 The checks on the way in are strict because wechatpy's own decrypt trusts the padding and length
 bytes, and until the receiver id has been compared an attacker controls both.
+
+The key and IV never change for an account (IV = AESKey[:16]), so the `Cipher` is built once per
+`MessageCrypto`; each call only takes a fresh encryptor/decryptor context from it (a `Cipher` is
+immutable and shared safely between threads, a context is not and never is).
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import string
 import struct
 from dataclasses import dataclass
 
-from wechatpy.crypto.cryptography import WeChatCipher
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from wx_service.protocol.errors import DecodeBase64Error, DecryptError, IllegalAesKey, IllegalBuffer, InvalidAppId
 from wx_service.protocol.signature import sign
@@ -92,6 +96,8 @@ class MessageCrypto:
         self.token = token
         self.appid = appid
         self.key = aes_key_from_encoding_key(encoding_aes_key)
+        # AES-256-CBC with IV = key[:16], as wechatpy's WeChatCipher builds it on every call.
+        self._cipher = Cipher(algorithms.AES(self.key), modes.CBC(self.key[:16]))
 
     def full_str(self, plaintext: str | bytes, random_prefix: str | bytes) -> bytes:
         """The unpadded FullStr for this account's app id (reference §2.3 worked layout)."""
@@ -103,7 +109,8 @@ class MessageCrypto:
             # 16 alphanumeric characters, as Tencent's samples use (token_hex: cheap and alphanumeric).
             random_prefix = secrets.token_hex(RANDOM_LENGTH // 2)
         padded = pkcs7_pad(self.full_str(plaintext, random_prefix))
-        return base64.b64encode(WeChatCipher(self.key).encrypt(padded)).decode("ascii")
+        encryptor = self._cipher.encryptor()
+        return base64.b64encode(encryptor.update(padded) + encryptor.finalize()).decode("ascii")
 
     def open_packet(self, encrypt: str | bytes) -> Packet:
         """Base64-decode, AES-decrypt, strip the padding and split the layout; no app id check."""
@@ -113,7 +120,8 @@ class MessageCrypto:
             raise DecodeBase64Error("Encrypt is not base64") from exc
         if not raw or len(raw) % 16:
             raise DecryptError("ciphertext is not a whole number of AES blocks")
-        return unpack(pkcs7_unpad(WeChatCipher(self.key).decrypt(raw)))
+        decryptor = self._cipher.decryptor()
+        return unpack(pkcs7_unpad(decryptor.update(raw) + decryptor.finalize()))
 
     def decrypt(self, encrypt: str | bytes, expected_appid: str | None = None) -> bytes:
         """The message bytes, after checking padding, length and the receiver id."""
