@@ -36,7 +36,7 @@ from wx_service.protocol.errors import (
 from wx_service.protocol.messages import Push, build_push
 from wx_service.protocol.replies import SUCCESS, Reply
 from wx_service.protocol.signature import check_msg_signature, check_signature
-from wx_service.protocol.xml import parse_xml
+from wx_service.protocol.xml import parse_envelope, parse_xml
 from wx_service.router import Handler
 
 log = logging.getLogger(__name__)
@@ -127,8 +127,8 @@ class WebhookPipeline:
 
     def open_push(self, args, body: bytes, timestamp: str, nonce: str) -> tuple[Push, bool]:
         """The authenticated push and whether it came encrypted."""
-        fields = parse_xml(body)
         encrypted = args.get("encrypt_type", "raw").lower() == "aes"
+        fields = parse_envelope(body) if encrypted else parse_xml(body)
         if not encrypted and self.settings.WECHAT_REQUIRE_ENCRYPTION:
             raise EncryptionRequired("this account accepts only encrypted (safe or compatible mode) pushes")
         if encrypted:

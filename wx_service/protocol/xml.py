@@ -20,6 +20,18 @@ MAX_DEPTH = 6
 LIST_TAGS = ("item", "List")  # the only elements WeChat repeats
 _BOM = b"\xef\xbb\xbf"
 _DECLARED_ENCODING = re.compile(rb"""\A\s*<\?xml\b[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
+# The safe-mode envelope exactly as WeChat writes it: <xml>, ToUserName, Encrypt, </xml>, each value
+# in CDATA, whitespace only between elements. The value classes exclude '<', '&', ']' and anything
+# outside ASCII, so a body this matches cannot hold a DTD, an entity, a comment, a processing
+# instruction, a duplicate, deeper nesting or a non-UTF-8 byte, and it is well-formed XML whose
+# parse_xml result is exactly these two fields. The classes are disjoint from the delimiters, so
+# matching is linear in the body's length.
+_WS = rb"[ \t\r\n]*"
+_SAFE_ENVELOPE = re.compile(
+    _WS + rb"<xml>" + _WS
+    + rb"<ToUserName><!\[CDATA\[([A-Za-z0-9_@.\-]{1,64})\]\]></ToUserName>" + _WS
+    + rb"<Encrypt><!\[CDATA\[([A-Za-z0-9+/=]+)\]\]></Encrypt>" + _WS
+    + rb"</xml>" + _WS)
 
 
 def _to_value(element: ET.Element, depth: int) -> Any:
@@ -87,3 +99,15 @@ def parse_xml(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MalformedXml("<xml> has no fields")
     return value
+
+
+def parse_envelope(body: bytes) -> dict[str, Any]:
+    """The outer body of an encrypted push: WeChat's canonical safe-mode envelope is read with one
+    regular expression (a full match proves it is the plain two-field document parse_xml would
+    return); anything else (compatible mode's clear copy, another layout, hostile XML) goes through
+    the hardened parser. Saves a full XML parse per push on the common path."""
+    if isinstance(body, (bytes, bytearray)):
+        found = _SAFE_ENVELOPE.fullmatch(body)
+        if found is not None:
+            return {"ToUserName": found.group(1).decode("ascii"), "Encrypt": found.group(2).decode("ascii")}
+    return parse_xml(body)
