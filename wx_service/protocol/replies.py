@@ -5,7 +5,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from wechatpy.replies import ArticlesReply, ImageReply, TextReply, TransferCustomerServiceReply
+from wechatpy.replies import ArticlesReply, ImageReply, TransferCustomerServiceReply
 
 # WeChat allows one article in reply to a user's message and up to eight for events.
 MAX_ARTICLES_FOR_MESSAGE = 1
@@ -21,6 +21,14 @@ def cdata_safe(value: str) -> str:
     """Split any `]]>` so user-supplied text cannot close the CDATA section wechatpy writes, and
     drop the characters XML cannot carry at all."""
     return _XML_ILLEGAL.sub("", value).replace("]]>", "]]]]><![CDATA[>")
+
+
+# wechatpy's TextReply.render() output, byte for byte (its field order), as one format string: the
+# text reply is the hot path's answer, and wechatpy builds it through descriptors and per-field
+# templates. Every value is passed through cdata_safe first, exactly as for wechatpy.
+_TEXT_XML = ("<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[{content}]]></Content>\n"
+             "<FromUserName><![CDATA[{source}]]></FromUserName>\n<ToUserName><![CDATA[{target}]]></ToUserName>\n"
+             "<CreateTime>{time}</CreateTime>\n</xml>")
 
 
 class ReplyTooLarge(ValueError):
@@ -59,9 +67,9 @@ class Reply:
     def render(self, to_openid: str, from_account: str, in_reply_to_message: bool, now: int | None = None) -> str:
         # The ids come from the push; in plaintext mode its body is not signed (reference §11.2).
         common = {"target": cdata_safe(to_openid), "source": cdata_safe(from_account),
-                  "time": int(time.time()) if now is None else now}
+                  "time": int(time.time()) if now is None else int(now)}
         if self.kind == "text":
-            return TextReply(content=cdata_safe(self.text), **common).render()
+            return _TEXT_XML.format(content=cdata_safe(self.text), **common)
         if self.kind == "image":
             return ImageReply(media_id=cdata_safe(self.media_id), **common).render()
         if self.kind == "news":
