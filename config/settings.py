@@ -23,6 +23,7 @@ DEMO_SECRETS = {DEMO_SECRET, DEMO_TOKEN, DEMO_AES_KEY, DEMO_SECRET_KEY}
 
 WECHAT_PUBLIC_API = "https://api.weixin.qq.com"
 WXPAY_PUBLIC_API = "https://api.mch.weixin.qq.com"
+WECHAT_OAUTH_PUBLIC = "https://open.weixin.qq.com"  # web authorization (网页授权) pages
 # Files below this folder ship with the repo (demo and test keys): production refuses them.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WXPAY_FIELDS = ("WXPAY_MCHID", "WXPAY_APIV3_KEY_FILE", "WXPAY_APIV3_KEY", "WXPAY_CERT_SERIAL",
@@ -155,6 +156,15 @@ class Settings:
     @property
     def mp_appid(self) -> str:
         return self.WECHAT_MP_APPID or self.WECHAT_APPID
+
+    @property
+    def oauth_base(self) -> str:
+        """Where the shopper's browser is sent for web authorization: WeChat's open.weixin.qq.com,
+        or the emulator (which serves /connect/oauth2/authorize beside its API) when it is on and
+        WECHAT_API_BASE points at it."""
+        if self.WECHAT_EMULATOR and self.WECHAT_API_BASE.rstrip("/") != WECHAT_PUBLIC_API:
+            return self.WECHAT_API_BASE.rstrip("/")
+        return WECHAT_OAUTH_PUBLIC
 
     @property
     def mp_secret(self) -> str:

@@ -1,6 +1,7 @@
-"""JSAPI prepay for the mini-program: an order for the signed-in buyer, then wx.requestPayment's
-parameters. Same shape as the counter's Native flow (payments.counter): the order is committed
-first, WeChat is called outside any transaction, the prepay_id is stored in a second unit of work.
+"""JSAPI prepay for the mini-program and the OA's own web pages (wx_service/h5.py): an order for
+the signed-in buyer, then wx.requestPayment's / WeixinJSBridge's parameters. Same shape as the
+counter's Native flow (payments.counter): the order is committed first, WeChat is called outside
+any transaction, the prepay_id is stored in a second unit of work.
 """
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from wx_service.db import utcnow
 from wx_service.extensions import db, settings
 
 MP_COUNTER = "mp"  # Order.counter for orders paid in the mini-program
+H5_COUNTER = "h5"  # Order.counter for orders paid on the OA's web pages without a counter of their own
 
 
 def open_jsapi_order(amount_fen: int, description: str, payer_openid: str, member_id: int | None,
-                     source: str = "") -> tuple[Order, dict[str, str]]:
-    """Create the order (appid = the mini-program's, payer = its openid), get the prepay_id, and
-    return the order with {appId, timeStamp, nonceStr, package, signType, paySign} (§10.7).
+                     source: str = "", *, appid: str | None = None,
+                     counter_id: str = MP_COUNTER) -> tuple[Order, dict[str, str]]:
+    """Create the order (appid = the mini-program's unless given, e.g. the OA's for its web pages;
+    payer = the openid under that app), get the prepay_id, and return the order with
+    {appId, timeStamp, nonceStr, package, signType, paySign} (§10.7).
 
     Raises counter.WechatRefused (order closed) or counter.OutcomeUnknown (left CREATED)."""
     if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) \
@@ -29,13 +33,13 @@ def open_jsapi_order(amount_fen: int, description: str, payer_openid: str, membe
     if not 1 <= len(description) <= 127:
         raise counter.CounterError("description is 1-127 characters")
     config = current_payment_config()
-    appid = settings().mp_appid
+    appid = appid or settings().mp_appid
     expires_at = utcnow() + timedelta(minutes=config.order_ttl_minutes)
     out_trade_no = counter.new_out_trade_no("J")
     with db.unit_of_work():
         order = service.create_order(out_trade_no, "jsapi", amount_fen, appid, description=description,
                                      member_id=member_id, payer_openid=payer_openid, expires_at=expires_at)
-        order.counter = MP_COUNTER
+        order.counter = (counter_id or MP_COUNTER)[:32]
         order.source = (source or "")[:64]
     gateway = config.gateway(appid)
 

@@ -43,9 +43,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     pay_notify.init_app(app, settings)
 
-    from wx_service import console
+    from wx_service import console, h5
 
     console.init_app(app)
+    app.register_blueprint(h5.bp)  # the OA's own pages: web authorization + JSAPI pay
 
     if settings.WECHAT_EMULATOR:
         from wx_service.emulator import mount_emulator

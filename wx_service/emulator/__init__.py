@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, abort, jsonify, render_template, request
 from wx_service.emulator.api import bp as api_bp
 from wx_service.emulator.card_api import bp as card_api_bp
 from wx_service.emulator.mp_api import bp as mp_api_bp
+from wx_service.emulator.oauth_api import bp as oauth_api_bp
 from wx_service.emulator.pay_api import bp as pay_api_bp
 from wx_service.emulator.pay_state import PayEmulatorState, load_platform_cert
 from wx_service.emulator.shopper import ShopperClient
@@ -189,6 +190,7 @@ def mount_emulator(app: Flask) -> EmulatorState:
     app.register_blueprint(api_bp, url_prefix=PREFIX, name="emulator_api")
     app.register_blueprint(card_api_bp, url_prefix=PREFIX)
     app.register_blueprint(mp_api_bp, url_prefix=PREFIX)
+    app.register_blueprint(oauth_api_bp, url_prefix=PREFIX)
     app.register_blueprint(template_api_bp, url_prefix=PREFIX)
     app.register_blueprint(pay_api_bp, url_prefix=PREFIX + "/pay")
     app.register_blueprint(page_bp, url_prefix=PREFIX)
