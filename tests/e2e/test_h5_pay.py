@@ -8,7 +8,11 @@ callback) is checked as a browser inside WeChat would meet it.
 """
 from __future__ import annotations
 
+import logging
+import os
 import re
+import shutil
+import tempfile
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -288,3 +292,90 @@ def test_a_bad_counter_link_is_a_400_page(app, base_url, emulator, query):
     http = sign_in(base_url, shopper(emulator).openid)
     response = go(http, f"{base_url}/h5/pay{query}")
     assert response.status_code == 400 and "链接有误" in response.text
+
+
+def test_a_code_older_than_five_minutes_is_refused(app, base_url, emulator):
+    http = requests.Session()
+    link = callback_url(base_url, http, shopper(emulator).openid)
+    requests.post(f"{base_url}/_emulator/control/clock", json={"advance": 301}, timeout=TIMEOUT)
+    expired = go(http, link)
+    assert expired.status_code == 400 and "invalid" in expired.text
+    assert "h5_openid" not in session_of(app, http)
+
+
+def test_wechat_failing_the_exchange_is_a_502_page_not_a_500(app, base_url, emulator):
+    http = requests.Session()
+    link = callback_url(base_url, http, shopper(emulator).openid)
+    requests.post(f"{base_url}/_emulator/control/faults", json={"api": "sns/oauth2/access_token", "errcode": -1},
+                  timeout=TIMEOUT)
+    failed = go(http, link)
+    assert failed.status_code == 502 and "WeChat did not answer" in failed.text
+    assert "h5_openid" not in session_of(app, http)
+
+
+def test_logs_never_carry_the_full_openid(app, base_url, emulator, caplog):
+    caplog.set_level(logging.INFO)
+    buyer = shopper(emulator)
+    http = sign_in(base_url, buyer.openid)
+    assert new_order(base_url, http, csrf_of(base_url, http), {"amount_fen": 100, "description": "咖啡"}).status_code == 201
+    ours = [r for r in caplog.records if r.name == "wx_service.h5"]
+    assert len(ours) == 2  # signed in, order made
+    for record in ours:
+        assert buyer.openid not in record.getMessage() + repr(getattr(record, "fields", ""))
+        assert record.fields["openid"] == buyer.openid[:4] + "***" + buyer.openid[-4:]
+
+
+# -- the page in a real browser ------------------------------------------------------------------------
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+needs_chromium = pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+    reason=f"needs headless Chromium: apt-get install chromium chromium-driver ({CHROMIUM}, {CHROMEDRIVER})")
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="h5-pay-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=420,900", f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@needs_chromium
+def test_the_page_signs_in_takes_an_amount_and_shows_paid_with_points(app, base_url, emulator, browser):
+    """Outside WeChat there is no WeixinJSBridge; with the emulator on, the page pays through the
+    emulated phone instead, so the whole page (sign-in hops, yuan to fen, polling) runs for real."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    buyer = shopper(emulator)  # the emulator's authorize page picks the first shopper
+    member_id = make_member(app, oa_openid=buyer.openid)
+    browser.get(f"{base_url}/h5/pay?description=%E5%9B%B4%E5%B7%BE")
+    wait = WebDriverWait(browser, 20)
+    wait.until(lambda d: d.find_elements(By.ID, "amount"))
+    assert urlsplit(browser.current_url).path == "/h5/pay"
+    browser.find_element(By.ID, "amount").send_keys("abc")
+    browser.find_element(By.ID, "pay-button").click()
+    wait.until(lambda d: "请输入正确的金额" in d.find_element(By.ID, "status").text)
+    assert orders_in_db(app) == []
+
+    browser.find_element(By.ID, "amount").clear()
+    browser.find_element(By.ID, "amount").send_keys("128.5")
+    browser.find_element(By.ID, "pay-button").click()
+    wait.until(lambda d: "已支付" in d.find_element(By.ID, "status").text)
+    [order] = orders_in_db(app)
+    assert (order.amount_fen, order.description, order.payer_openid, order.state) == (12_850, "围巾", buyer.openid, "PAID")
+    earned = [e.delta for e in entries(app, member_id) if e.delta > 0]
+    assert len(earned) == 1 and f"积分 +{earned[0]}" in browser.find_element(By.ID, "status").text
