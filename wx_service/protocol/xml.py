@@ -8,11 +8,8 @@ which WeChat never sends.
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from typing import Any
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import DefusedXMLParser
+from xml.parsers import expat
 
 from wx_service.protocol.errors import MalformedXml
 
@@ -34,14 +31,94 @@ _SAFE_ENVELOPE = re.compile(
     + rb"</xml>" + _WS)
 
 
-def _to_value(element: ET.Element, depth: int) -> Any:
+class _Node:
+    """One element as the parser saw it: its tag, its direct character data (before, between and
+    after its children, comments and processing instructions dropped as ElementTree drops them)
+    and its children."""
+
+    __slots__ = ("tag", "text", "children", "mixed")
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.text: list[str] = []  # character data before the first child (ElementTree's .text)
+        self.children: list[_Node] = []
+        self.mixed = False  # non-blank character data after a child (a child's .tail)
+
+
+class _TreeBuilder:
+    """expat callbacks that build `_Node`s; the forbidding handlers are defusedxml's rules."""
+
+    __slots__ = ("stack", "root")
+
+    def __init__(self) -> None:
+        self.stack: list[_Node] = []
+        self.root: _Node | None = None
+
+    def start(self, tag: str, _attrs: object) -> None:
+        if "}" in tag:  # ElementTree's spelling of a namespaced name
+            tag = "{" + tag
+        node = _Node(tag)
+        if self.stack:
+            self.stack[-1].children.append(node)
+        else:
+            self.root = node
+        self.stack.append(node)
+
+    def end(self, _tag: str) -> None:
+        self.stack.pop()
+
+    def data(self, text: str) -> None:
+        node = self.stack[-1]
+        if not node.children:
+            node.text.append(text)
+        elif not node.mixed and text.strip():
+            node.mixed = True
+
+    @staticmethod
+    def forbid_dtd(*_args: object) -> None:
+        raise MalformedXml("DTDs and entities are not accepted")
+
+    @staticmethod
+    def forbid_external(*_args: object) -> None:
+        raise MalformedXml("external references are not accepted")
+
+
+def _parse_tree(body: bytes) -> _Node:
+    """Parse with expat directly: as ElementTree's parser under defusedxml (namespaces processed,
+    no DTD, no entity declarations, no external references), minus its per-element overhead."""
+    builder = _TreeBuilder()
+    # encoding="utf-8" overrides both the XML declaration and expat's own guessing; "}" turns on
+    # namespace processing as ElementTree does (an unbound prefix is an error).
+    parser = expat.ParserCreate("utf-8", "}")
+    parser.buffer_text = True
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.data
+    parser.StartDoctypeDeclHandler = builder.forbid_dtd
+    parser.EntityDeclHandler = builder.forbid_dtd
+    parser.UnparsedEntityDeclHandler = builder.forbid_dtd
+    parser.ExternalEntityRefHandler = builder.forbid_external
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError as exc:
+        raise MalformedXml(f"not well-formed XML: {expat.ErrorString(exc.code)}: line {exc.lineno}, "
+                           f"column {exc.offset}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise MalformedXml(f"not well-formed XML: {exc}") from exc
+    if builder.root is None:
+        raise MalformedXml("not well-formed XML: no element found")
+    return builder.root
+
+
+def _to_value(element: _Node, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise MalformedXml("XML nested too deeply")
-    children = list(element)
+    children = element.children
+    text = "".join(element.text)
     if not children:
         # Whitespace around CDATA is tolerated (official card samples have it, reference §3.1).
-        return (element.text or "").strip()
-    if (element.text or "").strip() or any((child.tail or "").strip() for child in children):
+        return text.strip()
+    if text.strip() or element.mixed:
         raise MalformedXml(f"<{element.tag}> mixes text and elements")
     # Repeated children are lists only where WeChat sends lists (item, List).
     result: dict[str, Any] = {}
@@ -85,14 +162,7 @@ def parse_xml(body: bytes) -> dict[str, Any]:
     prolog = body.split(b"<xml", 1)[0]
     if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
         raise MalformedXml("DTDs and entities are not accepted")
-    try:
-        # encoding="utf-8" overrides both the XML declaration and expat's own guessing.
-        parser = DefusedXMLParser(target=ET.TreeBuilder(), encoding="utf-8",
-                                  forbid_dtd=True, forbid_entities=True, forbid_external=True)
-        parser.feed(body)
-        root = parser.close()
-    except (ET.ParseError, DefusedXmlException, ValueError) as exc:
-        raise MalformedXml(f"not well-formed XML: {exc}") from exc
+    root = _parse_tree(body)
     if root.tag != "xml":
         raise MalformedXml("root element must be <xml>")
     value = _to_value(root, 1)
