@@ -124,7 +124,10 @@ def oauth_start() -> Response:
     """Send the shopper to WeChat's authorize page with a fresh state bound to this session."""
     state = secrets.token_hex(16)  # WeChat allows a-zA-Z0-9, up to 128 bytes
     session[PENDING_KEY] = {"state": state, "next": safe_next(request.args.get("next"))}
-    return redirect(authorize_url(url_for("h5.oauth_callback", _external=True), state), code=302)
+    # Production cookies are Secure, so WeChat must come back over https even behind a TLS proxy.
+    scheme = "https" if settings().ENV_NAME == "production" else request.scheme
+    callback = url_for("h5.oauth_callback", _external=True, _scheme=scheme)
+    return redirect(authorize_url(callback, state), code=302)
 
 
 @bp.get("/oauth/callback")
