@@ -101,9 +101,10 @@ def _csrf_ok() -> bool:
     return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
-def _page_error(status: int, title: str, message: str) -> tuple[str, int]:
+def _page_error(status: int, title: str, message: str, next_path: str = DEFAULT_NEXT) -> tuple[str, int]:
+    """A plain page with a way back in (a new sign-in that returns to where the shopper was)."""
     return render_template("h5/error.html", title=title, message=message,
-                           retry=url_for("h5.oauth_start", next=DEFAULT_NEXT)), status
+                           retry=url_for("h5.oauth_start", next=safe_next(next_path))), status
 
 
 def _json_error(status: int, code: str, message: str, **extra: Any) -> tuple[Response, int]:
@@ -141,21 +142,22 @@ def oauth_callback() -> Response | tuple[str, int]:
         log.warning("h5 web authorization refused: state missing or not this session's")
         return _page_error(400, "授权已失效", "This sign-in link is not from this page or has expired. "
                                              "请重新打开页面 (open the page again).")
+    next_path = safe_next(pending.get("next"))
     code = request.args.get("code", "")
     if not 1 <= len(code) <= 128:
-        return _page_error(400, "未获得授权", "WeChat did not send an authorization code. 请重新打开页面.")
+        return _page_error(400, "未获得授权", "WeChat did not send an authorization code. 请重新打开页面.", next_path)
     try:
         openid = exchange_code(code)
     except WeChatApiError as exc:
         log.warning("h5 web authorization failed: errcode=%s", exc.errcode)
         if exc.errcode in CODE_ERRORS:
             return _page_error(400, "授权码无效", "This authorization code is invalid or was already used. "
-                                                "请重新打开页面 (open the page again).")
-        return _page_error(502, "微信暂时无法响应", "WeChat did not answer; please try again in a moment.")
+                                                "请重新打开页面 (open the page again).", next_path)
+        return _page_error(502, "微信暂时无法响应", "WeChat did not answer; please try again in a moment.", next_path)
     session[OPENID_KEY] = openid
     session[CSRF_KEY] = secrets.token_urlsafe(24)  # a new identity gets a new token
     log.info("h5 web authorization: shopper signed in", extra={"fields": {"openid": mask_openid(openid)}})
-    return redirect(safe_next(pending.get("next")), code=302)
+    return redirect(next_path, code=302)
 
 
 # -- pay -------------------------------------------------------------------------------------------

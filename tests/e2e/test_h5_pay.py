@@ -317,7 +317,8 @@ def test_logs_never_carry_the_full_openid(app, base_url, emulator, caplog):
     caplog.set_level(logging.INFO)
     buyer = shopper(emulator)
     http = sign_in(base_url, buyer.openid)
-    assert new_order(base_url, http, csrf_of(base_url, http), {"amount_fen": 100, "description": "咖啡"}).status_code == 201
+    made = new_order(base_url, http, csrf_of(base_url, http), {"amount_fen": 100, "description": "咖啡"})
+    assert made.status_code == 201
     ours = [r for r in caplog.records if r.name == "wx_service.h5"]
     assert len(ours) == 2  # signed in, order made
     for record in ours:
@@ -376,6 +377,7 @@ def test_the_page_signs_in_takes_an_amount_and_shows_paid_with_points(app, base_
     browser.find_element(By.ID, "pay-button").click()
     wait.until(lambda d: "已支付" in d.find_element(By.ID, "status").text)
     [order] = orders_in_db(app)
-    assert (order.amount_fen, order.description, order.payer_openid, order.state) == (12_850, "围巾", buyer.openid, "PAID")
+    assert (order.amount_fen, order.description, order.payer_openid, order.state) == \
+        (12_850, "围巾", buyer.openid, "PAID")
     earned = [e.delta for e in entries(app, member_id) if e.delta > 0]
     assert len(earned) == 1 and f"积分 +{earned[0]}" in browser.find_element(By.ID, "status").text
