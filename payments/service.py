@@ -219,9 +219,10 @@ def _member_for(order: Order, payer_openid: str | None) -> Member | None:
     if order.member_id is not None:
         return identity.get_member(order.member_id)
     if payer_openid:
-        # A JSAPI order is paid from the mini-program (mp openid); native and payment code
-        # payers may be known by the OA. Try the likelier one first.
-        kinds = ("mp", "oa") if order.kind == "jsapi" else ("oa", "mp")
+        # WeChat reports the payer's openid under the order's app: the mini-program's for its JSAPI
+        # orders (counter "mp", payments.jsapi.MP_COUNTER), the OA's for the rest (counter QR,
+        # payment code, OA pages). Try that kind first, then the other (one appid for both apps).
+        kinds = ("mp", "oa") if order.kind == "jsapi" and order.counter == "mp" else ("oa", "mp")
         for kind in kinds:
             member = identity.member_for_openid(kind, payer_openid)
             if member is not None:
