@@ -2,8 +2,20 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 
 from config import Settings, load_settings
+
+
+class _CookielessSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, minus the set-up for requests that carry no cookie at all
+    (WeChat's pushes and pay notifications, the mini-program API): they get the same empty
+    session Flask would give them, without building a signing serializer per request."""
+
+    def open_session(self, app: Flask, request):  # type: ignore[override]
+        if app.secret_key and "HTTP_COOKIE" not in request.environ:
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -12,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=False)
     app.config["SECRET_KEY"] = settings.SECRET_KEY
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # nothing the service takes is larger
+    app.session_interface = _CookielessSessions()
 
     from wx_service.logs import configure_logging
 
