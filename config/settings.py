@@ -9,7 +9,7 @@ import base64
 import binascii
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Mapping
 
 # Demo values: good enough to run the service and its emulator locally, refused in production.

@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import secrets
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
 
-from payments import codepay, states
+from payments import codepay, money, states
 from payments.codepay import Answer, Call, Step
 from payments.config import current_payment_config
 from payments.exceptions import WxPayError
@@ -69,7 +67,6 @@ RUN_BUDGET = 75.0
 # a little early for its step, which RQ's whole-second scheduling can also do.
 EARLY_TOLERANCE = 2.0
 DEVICE_IP = "127.0.0.1"  # scene_info.device_ip; the tills sit behind the store's own network
-_YUAN = re.compile(r"([0-9]{1,7})(?:\.([0-9]{1,2}))?")
 
 
 class CashierRefused(PaymentError):
@@ -81,14 +78,11 @@ class CashierRefused(PaymentError):
 # -- pure helpers ----------------------------------------------------------------------------------
 
 def parse_yuan(text: str) -> int:
-    """'12.3' -> 1230 fen, exactly (no float). ASCII digits only, at most 2 decimals, within bounds."""
-    match = _YUAN.fullmatch((text or "").strip()) if isinstance(text, str) else None
-    if match is None:
-        raise CashierRefused("amount must be yuan with at most two decimals, e.g. 12.30")
-    fen = int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
-    if not 1 <= fen <= MAX_AMOUNT_FEN:
-        raise CashierRefused(f"amount must be between 0.01 and {MAX_AMOUNT_FEN // 100} yuan")
-    return fen
+    """'12.3' -> 1230 fen, exactly (payments.money). At most 2 decimals, within the till's bounds."""
+    try:
+        return money.parse_yuan(text, max_fen=MAX_AMOUNT_FEN)
+    except money.AmountError as exc:
+        raise CashierRefused(str(exc)) from None
 
 
 def mask_code(code: str) -> str:
@@ -99,12 +93,7 @@ def mask_code(code: str) -> str:
 
 def new_out_trade_no(now: datetime | None = None) -> str:
     """C + Beijing yyyymmddHHMMSS + 8 random digits (23 characters)."""
-    stamp = (now or utcnow()).astimezone(SHANGHAI).strftime("%Y%m%d%H%M%S")
-    return "C" + stamp + "".join(str(secrets.randbelow(10)) for _ in range(8))
-
-
-def _fmt_fen(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
+    return money.new_number("C", random_digits=8, now=now or utcnow())
 
 
 def _beijing(value: datetime | None) -> str | None:
@@ -454,6 +443,6 @@ def flow_view(out_trade_no: str) -> dict[str, Any] | None:
             next_step = {"step": decision.step.value, "at": _beijing(decision.at), "in_seconds": round(wait, 1),
                          "reason": decision.reason, "zh": s_zh, "en": f"{s_en}: {decision.reason}"}
     return {"out_trade_no": order.out_trade_no, "amount_fen": order.amount_fen,
-            "amount": _fmt_fen(order.amount_fen), "counter": order.counter, "state": order.state,
+            "amount": money.format_fen(order.amount_fen), "counter": order.counter, "state": order.state,
             "state_zh": zh, "state_en": en, "ended": ended, "outcome": outcome, "steps": steps,
             "next": next_step, "created_at": _beijing(order.created_at)}

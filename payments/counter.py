@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
 
 from members import ledger
-from payments import service, states
+from payments import money, service, states
 from payments.config import current_payment_config
 from payments.exceptions import VerificationFailed
 from payments.gateway import WxPayApiError
@@ -97,21 +95,11 @@ class OutcomeUnknown(CounterError):
 # -- input -----------------------------------------------------------------------------------------
 
 def parse_yuan(text: Any, *, max_fen: int = MAX_AMOUNT_FEN) -> int:
-    """'128.00' -> 12800 fen, exactly (Decimal, never float). Positive, at most 2 decimals, capped."""
-    if not isinstance(text, str):
-        raise BadAmount("amount must be a number of yuan such as 128.00")
-    match = _YUAN.fullmatch(text.strip())
-    if match is None:
-        raise BadAmount("amount must be a positive number of yuan with at most 2 decimals, e.g. 128.00")
+    """'128.00' -> 12800 fen, exactly (payments.money). Positive, at most 2 decimals, capped."""
     try:
-        fen = int(Decimal(match.group(0)) * 100)
-    except InvalidOperation:  # pragma: no cover - the pattern already excludes it
-        raise BadAmount("amount is not a number") from None
-    if fen <= 0:
-        raise BadAmount("amount must be more than 0")
-    if fen > max_fen:
-        raise BadAmount(f"amount must be at most {max_fen // 100:,} yuan")
-    return fen
+        return money.parse_yuan(text, max_fen=max_fen)
+    except money.AmountError as exc:
+        raise BadAmount(str(exc)) from None
 
 
 def check_counter(counter: Any) -> str:
@@ -122,11 +110,8 @@ def check_counter(counter: Any) -> str:
 
 
 def new_out_trade_no(prefix: str = "N") -> str:
-    """prefix + Beijing yyyymmddHHMMSS + 10 random digits (25 characters with a 1-letter prefix):
-    sortable by time when read in the merchant platform, unguessable, unique in practice (the
-    unique constraint catches the rest)."""
-    stamp = datetime.now(SHANGHAI).strftime("%Y%m%d%H%M%S")
-    return prefix + stamp + "".join(str(secrets.randbelow(10)) for _ in range(10))
+    """prefix + Beijing yyyymmddHHMMSS + 10 random digits (25 characters with a 1-letter prefix)."""
+    return money.new_number(prefix)
 
 
 # -- placing an order at WeChat (shared with payments.jsapi) -----------------------------------------

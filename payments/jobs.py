@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from sqlalchemy import or_, select, update
 
 from payments import refunds as rules
-from payments import service, states
+from payments import money, service, states
 from payments.config import PaymentConfig, current_payment_config
 from payments.exceptions import WxPayError
 from payments.gateway import WechatPayGateway, WxPayApiError
@@ -176,7 +175,7 @@ def _end_unknown_order(out_trade_no: str, created_at: datetime) -> bool:
 
 def new_refund_no() -> str:
     """R + Beijing time + random digits: unique, sortable, readable at the till (<= 64 chars)."""
-    return "R" + datetime.now(SHANGHAI).strftime("%Y%m%d%H%M%S") + f"{secrets.randbelow(10**8):08d}"
+    return money.new_number("R", random_digits=8)
 
 
 def request_refund(out_trade_no: str, amount_fen: int, reason: str,

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 
 log = logging.getLogger(__name__)
 

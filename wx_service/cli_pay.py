@@ -3,7 +3,6 @@ one `pay` group from its own module: orders and refunds (cli_pay_orders), reconc
 (cli_pay_reconcile)."""
 from __future__ import annotations
 
-import click
 from flask import Flask
 
 

@@ -8,30 +8,26 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
 
 import click
 from flask import Flask
 
+from payments import money
+
 SHANGHAI = timezone(timedelta(hours=8))
+MAX_REFUND_FEN = 10**11  # no bound of its own: the order's paid amount is the real limit
 SETTLE_WAIT_SECONDS = 5.0  # how long `pay refund` waits for WeChat to settle, in-process queue only
 
 
 def yuan_to_fen(text: str) -> int:
-    """'128', '128.5', '128.50' -> fen; anything else (negative, zero, 3 decimals, words) refused."""
+    """'128', '128.5', '128.50' -> fen (payments.money); anything else is a click usage error."""
     try:
-        value = Decimal(text.strip())
-    except (InvalidOperation, AttributeError):
-        raise click.BadParameter(f"{text!r} is not an amount in yuan (e.g. 128.50)") from None
-    if not value.is_finite() or value <= 0:
-        raise click.BadParameter("the amount must be more than 0 yuan")
-    if value.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise click.BadParameter("at most 2 decimals (fen)")
-    return int(value * 100)
+        return money.parse_yuan(text, max_fen=MAX_REFUND_FEN)
+    except money.AmountError as exc:
+        raise click.BadParameter(f"{text!r}: {exc}") from None
 
 
-def _yuan(fen: int) -> str:
-    return f"{fen / 100:.2f}"
+_yuan = money.format_fen
 
 
 def _bj(value: datetime | None) -> str:

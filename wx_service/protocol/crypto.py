@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-import string
 import struct
 from dataclasses import dataclass
 
