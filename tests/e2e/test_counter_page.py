@@ -6,47 +6,27 @@ Needs /usr/bin/chromium and /usr/bin/chromedriver (skipped otherwise). Every wai
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from members import staff as staff_service
+from tests.e2e.browser import headless_chromium, needs_chromium
 from tests.integration.members_helpers import balance, make_member, make_staff, uow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT = 20
 PASSWORD = "till-pass-1234"
 
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason=f"needs headless Chromium: apt-get install chromium chromium-driver ({CHROMIUM}, {CHROMEDRIVER})")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def browser():
-    profile = tempfile.mkdtemp(prefix="counter-page-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-background-timer-throttling", "--window-size=1280,900",
-                f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with headless_chromium("counter-page", extra_args=('--disable-background-timer-throttling',)) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture

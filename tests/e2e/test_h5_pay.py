@@ -9,10 +9,7 @@ callback) is checked as a browser inside WeChat would meet it.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
-import tempfile
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -23,6 +20,7 @@ from sqlalchemy import select
 from payments.exceptions import SignatureInvalid
 from payments.models import Order
 from payments.wxpay_v3 import build_pay_sign_message, verify_signature
+from tests.e2e.browser import headless_chromium, needs_chromium
 from tests.integration.members_helpers import entries, make_member, uow
 
 TIMEOUT = 15
@@ -328,30 +326,12 @@ def test_logs_never_carry_the_full_openid(app, base_url, emulator, caplog):
 
 # -- the page in a real browser ------------------------------------------------------------------------
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-needs_chromium = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason=f"needs headless Chromium: apt-get install chromium chromium-driver ({CHROMIUM}, {CHROMEDRIVER})")
 
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="h5-pay-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--window-size=420,900", f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with headless_chromium("h5-pay", window="420,900") as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @needs_chromium
