@@ -63,6 +63,11 @@ class Database:
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
+        # Postgres only: a second, smaller pool whose connections are in autocommit mode, for a
+        # single statement that must be durable on its own (the webhook's record of a push that
+        # wrote nothing else). No BEGIN/COMMIT round trips and no rollback when a connection goes
+        # back to the pool; the session's pool keeps its transactional connections.
+        self.autocommit_engine: Engine | None = None
         self._factory: sessionmaker | None = None
         self.session: scoped_session | None = None  # type: ignore[type-arg]
         self._pid = os.getpid()
@@ -78,6 +83,9 @@ class Database:
             # No pre-ping: it costs a round trip per request. After a database restart one request
             # per pooled connection fails with a 500, which WeChat retries (the dedup key is freed).
             kwargs.update(pool_pre_ping=False, pool_recycle=1800, pool_size=5, max_overflow=10)
+            self.autocommit_engine = create_engine(
+                url, future=True, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
+                pool_pre_ping=False, pool_recycle=1800, pool_size=4, max_overflow=8)
         self.engine = create_engine(url, **kwargs)
         self._pid = os.getpid()
         if url.startswith("sqlite"):
@@ -101,6 +109,8 @@ class Database:
         """In a forked process (an RQ work-horse), never reuse the parent's pooled connections."""
         if self.engine is not None and os.getpid() != self._pid:
             self.engine.dispose(close=False)
+            if self.autocommit_engine is not None:
+                self.autocommit_engine.dispose(close=False)
             self._pid = os.getpid()
 
     @contextlib.contextmanager
@@ -123,6 +133,8 @@ class Database:
             self.session.remove()
         if self.engine is not None:
             self.engine.dispose()
+        if self.autocommit_engine is not None:
+            self.autocommit_engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -66,16 +66,19 @@ return redis.call('del', KEYS[2])
 _PLAIN_CONNECTIONS = (Connection, SSLConnection, UnixDomainSocketConnection)
 
 
-def _pack(args: Sequence[bytes | str | int]) -> bytes:
-    """One RESP command (an array of bulk strings)."""
-    out = [b"*%d\r\n" % len(args)]
+def _pack(head: bytes, count: int, args: Sequence[bytes | str | int]) -> bytes:
+    """One RESP command (an array of bulk strings): `head` is its first `count` elements, already
+    encoded (see _head); `args` are the rest."""
+    out = [b"*%d\r\n" % (count + len(args)), head]
     for arg in args:
-        if isinstance(arg, str):
-            arg = arg.encode("utf-8")
-        elif isinstance(arg, int):
-            arg = b"%d" % arg
+        if arg.__class__ is not bytes:
+            arg = arg.encode("utf-8") if isinstance(arg, str) else b"%d" % arg
         out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
     return b"".join(out)
+
+
+def _head(*parts: bytes | str | int) -> bytes:
+    return _pack(b"", 0, parts).split(b"\r\n", 1)[1]  # without the array header
 
 
 class _Scripts:
@@ -93,6 +96,7 @@ class _Scripts:
         self._direct = (type(client) is redis_lib.Redis and pool is not None
                         and pool.connection_class in _PLAIN_CONNECTIONS)
         self._local = threading.local()
+        self._heads: dict[tuple[str, int], bytes] = {}
 
     def register(self, source: str):
         return self.client.register_script(source)
@@ -105,6 +109,14 @@ class _Scripts:
             conn = pool.connection_class(**pool.connection_kwargs)
             local.conn, local.pid = conn, os.getpid()
         return conn
+
+    def _evalsha_head(self, script, numkeys: int) -> bytes:
+        """`EVALSHA <sha> <numkeys>` as RESP, encoded once per script."""
+        heads = self._heads
+        head = heads.get((script.sha, numkeys))
+        if head is None:
+            head = heads[(script.sha, numkeys)] = _head(b"EVALSHA", script.sha, numkeys)
+        return head
 
     def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -121,11 +133,11 @@ class _Scripts:
             conn = self._connection()
             try:
                 try:
-                    conn.send_packed_command([_pack((b"EVALSHA", script.sha, len(keys), *keys, *args))],
+                    conn.send_packed_command([_pack(self._evalsha_head(script, len(keys)), 3, (*keys, *args))],
                                              check_health=False)
                     return conn.read_response()
                 except NoScriptError:  # the server restarted or ran SCRIPT FLUSH: EVAL loads it again
-                    conn.send_packed_command([_pack((b"EVAL", script.script, len(keys), *keys, *args))],
+                    conn.send_packed_command([_pack(b"", 0, (b"EVAL", script.script, len(keys), *keys, *args))],
                                              check_health=False)
                     return conn.read_response()
             except (RedisConnectionError, RedisTimeoutError, OSError):

@@ -16,7 +16,7 @@ import requests
 
 from handlers import content
 from handlers.routes import build_router
-from tests.conftest import requires_redis
+from tests.conftest import requires_postgres, requires_redis
 from wx_service.emulator.shopper import build_push_xml, sign_and_wrap
 from wx_service.extensions import enqueue_after_commit
 from wx_service.models import InboundPush
@@ -120,3 +120,34 @@ def test_pushes_are_still_deduplicated_after_redis_drops_the_webhooks_connection
     assert _reply_text(settings, first, "safe") == settings.HELP_TEXT
     assert _post(base_url, query, body).content == first.content
     assert len(_records(wx)) == 2
+
+
+@requires_postgres
+def test_pushes_are_still_recorded_after_postgres_drops_the_webhooks_connections(base_url, emulator, wx):
+    """Pushes that wrote nothing else are recorded on the autocommit pool's connections, which are
+    not pinged before use. A database restart (here: every other session on this database
+    terminated) must cost no push: each is answered, recorded once, and its retry gets the same
+    bytes."""
+    from sqlalchemy import text
+
+    settings = wx.settings
+    stamp = str(time.time_ns())[-10:]
+    for i in range(6):
+        _post(base_url, *_text_push(emulator, f"oPgWarm{i}x{stamp}", "你好", "safe"))
+    assert wx.db.autocommit_engine.pool.checkedin() >= 1
+    with wx.db.engine.connect() as conn:
+        killed = conn.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar_one()
+    assert killed >= 1
+    wx.db.engine.dispose()  # the session pool's connections died too; this test is about the other pool
+
+    for i in range(6):
+        query, body = _text_push(emulator, f"oPgAfter{i}x{stamp}", "你好", "safe")
+        first = _post(base_url, query, body)
+        assert _reply_text(settings, first, "safe") == settings.HELP_TEXT
+        assert _post(base_url, query, body).content == first.content
+    records = _records(wx)
+    assert len(records) == 12
+    assert sorted(r.openid for r in records if r.openid.startswith("oPgAfter")) == \
+        sorted(f"oPgAfter{i}x{stamp}" for i in range(6))
