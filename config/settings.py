@@ -74,9 +74,8 @@ class Settings:
     WEBHOOK_MAX_SKEW: int = 300
     # Largest webhook body accepted, in bytes. WeChat's pushes are a few KB.
     WEBHOOK_MAX_BODY: int = 64 * 1024
-    # How long a handled push's reply is kept for WeChat's retries, in seconds.
-    DEDUP_TTL: int = 3600
-    # How long a push may run before a retry is allowed to run it again, in seconds.
+    # How long a push's claim lasts, in seconds: longer than WeChat's retry window (three attempts,
+    # 5 s apart), so that its retries find it; a push still unfinished after this may run again.
     DEDUP_PENDING_TTL: int = 30
     WELCOME_TEXT: str = "欢迎关注！回复“帮助”查看可以为您做的事。"
     HELP_TEXT: str = (

@@ -1,15 +1,17 @@
-"""Fast-path dedup of WeChat's retries in Redis (the database's unique key is the backstop).
+"""Fast-path dedup of WeChat's retries in Redis; the database holds the reply and its unique key
+is the backstop.
 
-A key per push moves through two states: `pending:<owner>` while the first attempt runs, then
-`done:<response bytes>` for as long as WeChat may retry. A retry that finds `pending` gets
-`success` (WeChat then stops retrying and we answer later if needed); one that finds `done` gets
-the very same bytes. A failed attempt deletes its own pending mark so the next retry runs again.
+A push is claimed by writing `claimed:<owner>` under its dedup key for DEDUP_PENDING_TTL seconds,
+longer than WeChat's retry window (reference §3.6: no answer within 5 s, re-sent, three times in
+all). The claim goes in the same Lua call as the replay guard, so the common path costs one round
+trip to Redis per push. A retry that finds the claim is answered from the database: with the
+stored reply if the first attempt has finished, else with `success`, after which WeChat stops
+retrying. In that case the reply the first attempt produces never reaches WeChat and must go by
+the customer-service API: the retry that answers `success` sets a `superseded` mark (once) and
+queues the job that waits for that reply and sends it (webhook.deliver_late_reply). A failed
+attempt deletes its own claim so the next retry runs the push again.
 
-A retry told `success` also leaves a `superseded` mark: WeChat gave up on the first attempt, so the
-reply that attempt produces never reaches the shopper and must go by the customer-service API.
-Claiming and completing are atomic (Lua), so the mark is never set after the completer looked.
-
-Both scripts run on every push, so they skip redis-py's per-command machinery (see _Scripts).
+The claim runs on every push, so it skips redis-py's per-command machinery (see _Scripts).
 """
 from __future__ import annotations
 
@@ -29,38 +31,24 @@ from wx_service import redis_keys
 
 _DELETE_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
-  redis.call('del', KEYS[2])
   return redis.call('del', KEYS[1])
 end
 return 0
 """
 
-# KEYS: dedup key, superseded mark, nonce key; ARGV: owner, ttl, body digest, nonce ttl.
-# Returns {-1} for a replay (the nonce came with another body), {1} when claimed, else {0, value}.
-# One round trip does the replay guard and the claim: this runs on every push.
+# KEYS: claim key, nonce key; ARGV: owner, claim ttl, body digest, nonce ttl.
+# Returns -1 for a replay (the nonce came before with another body), 1 when claimed, 0 when another
+# attempt holds the claim.
 _CLAIM = """
-if not redis.call('set', KEYS[3], ARGV[3], 'NX', 'EX', ARGV[4]) then
-  if redis.call('get', KEYS[3]) ~= ARGV[3] then
-    return {-1}
+if not redis.call('set', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4]) then
+  if redis.call('get', KEYS[2]) ~= ARGV[3] then
+    return -1
   end
 end
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-  return {1}
+  return 1
 end
-local current = redis.call('get', KEYS[1])
-if not current then
-  return {0}
-end
-if string.sub(current, 1, 8) == 'pending:' then
-  redis.call('set', KEYS[2], '1', 'EX', ARGV[2])
-end
-return {0, current}
-"""
-
-# KEYS: dedup key, superseded mark; ARGV: done value, ttl. Returns 1 if a retry was told success.
-_COMPLETE = """
-redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return redis.call('del', KEYS[2])
+return 0
 """
 
 _PLAIN_CONNECTIONS = (Connection, SSLConnection, UnixDomainSocketConnection)
@@ -147,62 +135,57 @@ class _Scripts:
         raise AssertionError("unreachable")
 
 
-PENDING = b"pending:"
-DONE = b"done:"
+CLAIMED = b"claimed:"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of trying to claim a push: ours to run, or an answer for a retry."""
+    """The outcome of trying to claim a push: ours to run, a replay, or another attempt's."""
 
     replay: bool = False  # the (timestamp, nonce) pair came before with another body
     owner: bytes | None = None  # set when this attempt runs the handler
-    in_progress: bool = False  # another attempt is running it
-    stored_response: bytes | None = None  # it was handled; answer with these bytes
+
+    @property
+    def taken(self) -> bool:
+        """Another attempt claimed the push first (it ran, or it is running)."""
+        return not self.replay and self.owner is None
 
 
 class PushDedup:
-    def __init__(self, redis: redis_lib.Redis, appid: str, pending_ttl: int, done_ttl: int) -> None:
+    def __init__(self, redis: redis_lib.Redis, appid: str, claim_ttl: int) -> None:
         self.redis = redis
         self.appid = appid
-        self.pending_ttl = pending_ttl
-        self.done_ttl = done_ttl
+        self.claim_ttl = claim_ttl
         self._scripts = _Scripts(redis)
         self._release = self._scripts.register(_DELETE_IF_OWNER)
         self._claim = self._scripts.register(_CLAIM)
-        self._complete = self._scripts.register(_COMPLETE)
 
-    def _key(self, dedup_key: str, ttl: int) -> redis_keys.RedisKey:
-        return redis_keys.push_dedup(self.appid, dedup_key, ttl)
-
-    def _superseded(self, dedup_key: str) -> str:
-        return redis_keys.push_dedup(self.appid, dedup_key + ":superseded", self.pending_ttl).name
+    def _key(self, dedup_key: str) -> redis_keys.RedisKey:
+        return redis_keys.push_dedup(self.appid, dedup_key, self.claim_ttl)
 
     def claim(self, dedup_key: str, nonce: "NonceGuard", timestamp: str, nonce_value: str, body_digest: str) -> Claim:
         """Check the nonce against replay and claim the push, in one round trip."""
-        key = self._key(dedup_key, self.pending_ttl)
+        key = self._key(dedup_key)
         nonce_key = nonce.key(timestamp, nonce_value)
-        owner = PENDING + secrets.token_hex(8).encode()
-        result = self._scripts.run(self._claim, [key.name, self._superseded(dedup_key), nonce_key.name],
+        owner = CLAIMED + secrets.token_hex(8).encode()
+        result = self._scripts.run(self._claim, [key.name, nonce_key.name],
                                    [owner, key.ttl, body_digest, nonce_key.ttl])
-        if result[0] == -1:
+        if result == -1:
             return Claim(replay=True)
-        if result[0] == 1:
-            return Claim(owner=owner)
-        current = result[1] if len(result) > 1 else None
-        if current is None or current.startswith(PENDING):
-            return Claim(in_progress=True)
-        return Claim(stored_response=current[len(DONE):])
-
-    def complete(self, dedup_key: str, response: bytes) -> bool:
-        """Store the response for retries; True if a retry was told `success` meanwhile (so this
-        response never reached WeChat)."""
-        key = self._key(dedup_key, self.done_ttl)
-        return bool(self._scripts.run(self._complete, [key.name, self._superseded(dedup_key)],
-                                      [DONE + response, key.ttl]))
+        return Claim(owner=owner) if result == 1 else Claim()
 
     def release(self, dedup_key: str, owner: bytes) -> None:
-        self._scripts.run(self._release, [self._key(dedup_key, 0).name, self._superseded(dedup_key)], [owner])
+        """Give up our claim (the handler failed), so that WeChat's next retry runs the push."""
+        self._scripts.run(self._release, [self._key(dedup_key).name], [owner])
+
+    def is_claimed(self, dedup_key: str) -> bool:
+        return bool(self.redis.exists(self._key(dedup_key).name))
+
+    def mark_superseded(self, dedup_key: str) -> bool:
+        """Note that a retry was told `success` while the push ran; True only the first time, so
+        the late reply is queued once however many retries come."""
+        mark = redis_keys.push_dedup(self.appid, dedup_key + ":superseded", self.claim_ttl)
+        return bool(self.redis.set(mark.name, b"1", nx=True, ex=mark.ttl))
 
 
 class NonceGuard:

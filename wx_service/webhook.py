@@ -2,7 +2,8 @@
 
 verify (timestamp, signature) -> parse (hardened) -> decrypt (msg_signature) -> replay guard and
 dedup claim (one Redis call) -> route -> handler -> reply (encrypted when the push was) -> record
-the push with its reply and commit -> remember the reply for WeChat's retries.
+the push with its reply and commit. A retry finds the claim and gets the recorded reply, or
+`success` while the first attempt still runs (see wx_service.dedup).
 
 Bad input gets a 4xx naming the problem, is logged, and changes nothing. Everything the handler
 does commits in the same transaction as the record of the push, so a push is handled exactly once
@@ -34,7 +35,7 @@ from wx_service.protocol.errors import (
     StaleTimestamp,
 )
 from wx_service.protocol.messages import Push, build_push
-from wx_service.protocol.replies import SUCCESS, Reply
+from wx_service.protocol.replies import SUCCESS, Reply, parse_reply
 from wx_service.protocol.signature import check_msg_signature, check_signature
 from wx_service.protocol.xml import parse_envelope, parse_xml
 from wx_service.router import Handler
@@ -109,7 +110,7 @@ class WebhookPipeline:
         s = wx.settings
         self.settings = s
         self.crypto = MessageCrypto(s.WECHAT_TOKEN, s.WECHAT_AES_KEY, s.WECHAT_APPID)
-        self.dedup = PushDedup(wx.redis, s.WECHAT_APPID, s.DEDUP_PENDING_TTL, s.DEDUP_TTL)
+        self.dedup = PushDedup(wx.redis, s.WECHAT_APPID, s.DEDUP_PENDING_TTL)
         self.nonces = NonceGuard(wx.redis, s.WECHAT_APPID, s.WEBHOOK_MAX_SKEW)
         from handlers.routes import build_router
 
@@ -155,7 +156,7 @@ class WebhookPipeline:
         return build_push(fields), encrypted
 
     # -- handling ------------------------------------------------------------------------------
-    def handle(self, push: Push, encrypted: bool, timestamp: str, nonce: str) -> tuple[bytes, Reply | None]:
+    def handle(self, push: Push, encrypted: bool, timestamp: str, nonce: str) -> bytes:
         """Run the handler and record the push with its response, exactly once.
 
         Every push gets its `inbound_pushes` row, written before the reply leaves: the unique key
@@ -198,7 +199,7 @@ class WebhookPipeline:
         finally:
             if registry.has():
                 db.session.remove()
-        return response, reply
+        return response
 
     def _record(self, push: Push, handler: Handler | None, response: bytes) -> dict[str, object]:
         event_key = push.fields.get("EventKey", "")
@@ -212,32 +213,72 @@ class WebhookPipeline:
             "received_at": utcnow(),
         }
 
-    def answer_late(self, push: Push, reply: Reply) -> None:
+    def answer_late(self, openid: str, reply: Reply) -> None:
         """WeChat gave up on the attempt that produced `reply` (its retry was told `success`), so
         the shopper never saw it: send it through the customer-service API (reference §3.6)."""
         queue = services().queue
-        try:
-            if reply.kind == "text":
-                queue.enqueue("wx_service.jobs.send_text", openid=push.openid, text=reply.text)
-            elif reply.kind == "news" and reply.articles:
-                # A customer-service news message carries one article (reference §3.5).
-                first = reply.articles[0]
-                queue.enqueue("wx_service.jobs.send_news", openid=push.openid, title=first.title,
-                              description=first.description, url=first.url, picurl=first.image)
-            else:
-                log.warning("a late %s reply has no customer-service form; not sent", reply.kind)
-                return
-        except Exception:
-            log.exception("could not queue the late reply")
+        if reply.kind == "text":
+            queue.enqueue("wx_service.jobs.send_text", openid=openid, text=reply.text)
+        elif reply.kind == "news" and reply.articles:
+            # A customer-service news message carries one article (reference §3.5).
+            first = reply.articles[0]
+            queue.enqueue("wx_service.jobs.send_news", openid=openid, title=first.title,
+                          description=first.description, url=first.url, picurl=first.image)
+        else:
+            log.warning("a late %s reply has no customer-service form; not sent", reply.kind)
             return
         log.info("reply came after WeChat gave up; sending it as a customer-service message")
+
+    def reply_in(self, response: bytes) -> Reply | None:
+        """The reply carried by a recorded response (decrypted when it was encrypted)."""
+        if response == SUCCESS:
+            return None
+        fields = parse_xml(response)
+        encrypt = fields.get("Encrypt")
+        if isinstance(encrypt, str):
+            fields = parse_xml(self.crypto.decrypt(encrypt))
+        return parse_reply(fields)
 
     def stored_response(self, push: Push) -> bytes | None:
         db = services().db
         with db.unit_of_work() as session:
-            found = session.scalar(select(InboundPush.response).where(
-                InboundPush.appid == self.settings.WECHAT_APPID, InboundPush.dedup_key == push.dedup_key))
+            found = session.scalar(self._response_of(push.dedup_key))
         return found.encode("utf-8") if found is not None else None
+
+    def _response_of(self, dedup_key: str):
+        return select(InboundPush.response).where(
+            InboundPush.appid == self.settings.WECHAT_APPID, InboundPush.dedup_key == dedup_key)
+
+
+# How often the late-reply job looks for the first attempt's record.
+LATE_REPLY_POLL_SECONDS = 0.5
+
+
+def deliver_late_reply(dedup_key: str, openid: str) -> None:
+    """Job: a retry of this push was told `success` while the first attempt ran, so WeChat dropped
+    that attempt's answer. Wait for its record (at most as long as its claim lasts), then send the
+    recorded reply by customer service. If the attempt failed instead, there is nothing to send,
+    and WeChat will not retry a push it was told `success` about: say so in the log."""
+    pipeline = _pipeline()
+    session = services().db.session()
+    query = pipeline._response_of(dedup_key)
+    deadline = time.monotonic() + pipeline.settings.DEDUP_PENDING_TTL + 5
+    while True:
+        response = session.scalar(query)
+        session.rollback()  # end the read: the next look must see commits made since
+        if response is not None:
+            break
+        if not pipeline.dedup.is_claimed(dedup_key) or time.monotonic() > deadline:
+            response = session.scalar(query)  # it may have committed just before its claim lapsed
+            session.rollback()
+            if response is None:
+                log.warning("a push answered `success` on retry never finished; no reply to send late")
+                return
+            break
+        time.sleep(LATE_REPLY_POLL_SECONDS)
+    reply = pipeline.reply_in(response.encode("utf-8"))
+    if reply is not None:
+        pipeline.answer_late(openid, reply)
 
 
 def _pipeline() -> WebhookPipeline:
@@ -290,17 +331,12 @@ def receive_push() -> Response:
         claim: Claim = pipeline.dedup.claim(push.dedup_key, pipeline.nonces, timestamp, nonce, digest)
         if claim.replay:
             return _refuse(ReplayedRequest("timestamp and nonce were already used with another body"))
-        if claim.stored_response is not None:
-            log.info("retry answered from the dedup store")
-            return _respond(claim.stored_response)
-        if claim.in_progress:
-            log.info("retry while the first attempt runs; answered success")
-            return _respond(SUCCESS)
+        if claim.taken:
+            return _answer_retry(pipeline, push)
         assert claim.owner is not None
-        reply: Reply | None = None
         try:
             try:
-                response, reply = pipeline.handle(push, encrypted, timestamp, nonce)
+                response = pipeline.handle(push, encrypted, timestamp, nonce)
             except IntegrityError:
                 stored = pipeline.stored_response(push)
                 if stored is None:
@@ -312,7 +348,22 @@ def receive_push() -> Response:
             pipeline.dedup.release(push.dedup_key, claim.owner)
             log.exception("handler failed; dedup key freed so WeChat's retry can run it again")
             return Response("handler error\n", status=500, mimetype="text/plain")
-        if pipeline.dedup.complete(push.dedup_key, response) and reply is not None:
-            pipeline.answer_late(push, reply)
         log.info("push handled")
         return _respond(response)
+
+
+def _answer_retry(pipeline: WebhookPipeline, push: Push) -> Response:
+    """Another attempt claimed this push: answer with its recorded reply, or with `success` while
+    it still runs (and have that attempt's reply sent by customer service once it is recorded)."""
+    stored = pipeline.stored_response(push)
+    if stored is not None:
+        log.info("retry answered with the recorded reply")
+        return _respond(stored)
+    if pipeline.dedup.mark_superseded(push.dedup_key):
+        try:
+            services().queue.enqueue("wx_service.webhook.deliver_late_reply",
+                                     dedup_key=push.dedup_key, openid=push.openid)
+        except Exception:
+            log.exception("could not queue the late reply")
+    log.info("retry while the first attempt runs; answered success")
+    return _respond(SUCCESS)

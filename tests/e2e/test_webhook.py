@@ -25,6 +25,7 @@ from handlers.routes import (
     build_router,
 )
 from members.models import Follower, FollowerScan
+from tests.conftest import requires_redis
 from wx_service.emulator.shopper import UNAVAILABLE, build_push_xml, sign_and_wrap
 from wx_service.models import InboundPush
 from wx_service.protocol.crypto import MessageCrypto
@@ -321,6 +322,95 @@ def test_retry_while_the_first_attempt_runs_gets_success(base_url, emulator, wx,
     assert later.content == first["r"].content
     assert calls == [openid]
     assert count(wx, InboundPush) == 1
+
+
+def _hold_first_attempt(monkeypatch, pipeline, fail: bool = False):
+    """The help-text handler, made to wait for the test (and then fail, if asked)."""
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+    original = content.help_text
+
+    def held_help(ctx):
+        calls.append(ctx.openid)
+        started.set()
+        release.wait(TIMEOUT)
+        if fail:
+            raise RuntimeError("the first attempt fails after its retry was told success")
+        return original(ctx)
+
+    use_handler(monkeypatch, pipeline, "help_text", held_help)
+    return started, release, calls
+
+
+def test_reply_of_an_attempt_whose_retry_got_success_goes_by_customer_service_once(
+        base_url, emulator, wx, settings_, pipeline, monkeypatch, run_jobs):
+    """WeChat stops retrying once told `success`, so the reply the running attempt produces must
+    reach the shopper another way: by the customer-service API, once, however many duplicates."""
+    openid = next(iter(emulator.shoppers))
+    assert requests.post(f"{base_url}/_emulator/shopper/subscribe", json={"openid": openid},
+                         timeout=TIMEOUT).json()["delivered"]  # opens the customer-service window
+    run_jobs()
+    started, release, calls = _hold_first_attempt(monkeypatch, pipeline)
+    query, body = sign_and_wrap(emulator, build_push_xml(text_fields(emulator, openid, "你好")), "safe")
+    first: dict[str, requests.Response] = {}
+    thread = threading.Thread(target=lambda: first.setdefault("r", post(base_url, query, body)))
+    thread.start()
+    try:
+        assert started.wait(TIMEOUT)
+        assert [post(base_url, query, body).content for _ in range(2)] == [b"success", b"success"]
+    finally:
+        release.set()
+        thread.join(TIMEOUT)
+    run_jobs()
+    late = [m["content"] for m in _cs_messages(emulator, openid)]
+    assert late == [settings_.HELP_TEXT]
+    assert post(base_url, query, body).content == first["r"].content  # finished: the recorded bytes
+    run_jobs()
+    assert [m["content"] for m in _cs_messages(emulator, openid)] == late
+    assert calls == [openid]
+
+
+def test_a_push_that_fails_after_its_retry_got_success_sends_nothing_late(
+        base_url, emulator, wx, settings_, pipeline, monkeypatch, run_jobs, caplog):
+    openid = next(iter(emulator.shoppers))
+    started, release, _ = _hold_first_attempt(monkeypatch, pipeline, fail=True)
+    query, body = sign_and_wrap(emulator, build_push_xml(text_fields(emulator, openid, "你好")), "safe")
+    first: dict[str, requests.Response] = {}
+    thread = threading.Thread(target=lambda: first.setdefault("r", post(base_url, query, body)))
+    thread.start()
+    try:
+        assert started.wait(TIMEOUT)
+        assert post(base_url, query, body).content == b"success"
+    finally:
+        release.set()
+        thread.join(TIMEOUT)
+    assert first["r"].status_code == 500
+    with caplog.at_level("WARNING", logger="wx_service.webhook"):
+        run_jobs()
+    assert _cs_messages(emulator, openid) == []
+    assert count(wx, InboundPush) == 0
+    assert any("never finished" in r.getMessage() for r in caplog.records)
+
+
+@requires_redis
+def test_a_push_costs_one_redis_command(base_url, emulator, wx):
+    """The replay guard and the dedup claim are one Lua call; retries are answered from the
+    database. (The web process makes one round trip to Redis per push.)"""
+    def calls() -> dict[str, int]:
+        stats = wx.redis.info("commandstats")
+        return {name: int(stat["calls"]) for name, stat in stats.items() if name != "cmdstat_info"}
+
+    push(base_url, emulator, text_fields(emulator, new_openid(), "你好"))  # warm: script loaded, token cached
+    before = calls()
+    for _ in range(5):
+        push(base_url, emulator, text_fields(emulator, new_openid(), "你好"))
+    after = calls()
+    spent = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    # The test server runs each request on a new thread, and the scripts keep a connection per
+    # thread: each request here also opens one (HELLO, SELECT), which a gunicorn thread does once.
+    for setup in ("cmdstat_hello", "cmdstat_select", "cmdstat_client|setinfo"):
+        assert spent.pop(setup, 0) <= 5
+    assert spent == {"cmdstat_evalsha": 5, "cmdstat_set": 10}  # the SETs are the script's: nonce, claim
 
 
 def test_handler_failure_is_500_and_the_retry_runs_it_again(base_url, emulator, wx, settings_, pipeline, monkeypatch):

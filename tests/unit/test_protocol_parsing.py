@@ -21,7 +21,7 @@ from wx_service.protocol.errors import (
 )
 from wx_service.protocol.messages import build_push, dedup_key_for
 from wx_service.protocol.replies import Article, Reply, ReplyTooLarge, cdata_safe, image, news, text
-from wx_service.protocol.replies import transfer_to_customer_service
+from wx_service.protocol.replies import parse_reply, transfer_to_customer_service
 from wx_service.protocol.xml import MAX_DEPTH, parse_xml
 
 # --- samples copied from the reference --------------------------------------------------------
@@ -662,3 +662,30 @@ def test_transfer_info_goes_at_the_end_even_if_an_id_says_xml():
 def test_unknown_reply_kind_is_an_error():
     with pytest.raises(ValueError):
         Reply(kind="music").render("o1", "gh_1", True, now=1)
+
+
+# A recorded reply, read back to be sent by customer service (webhook.deliver_late_reply).
+@pytest.mark.parametrize("reply", [
+    text("你好 ]]> <b>&amp;</b>"),
+    image("media-123"),
+    news(Article("双十二满 300 减 50", "全场", "https://store.example/a", "https://store.example/a.jpg")),
+    news(Article("一"), Article("二", "说明")),
+    transfer_to_customer_service(),
+    transfer_to_customer_service("kf2001@store"),
+], ids=["text", "image", "news-1", "news-2", "transfer", "transfer-kf"])
+def test_a_rendered_reply_parses_back_to_itself(reply):
+    xml = reply.render("oShopper", "gh_store", in_reply_to_message=False)
+    assert parse_reply(parse_xml(xml.encode("utf-8"))) == reply
+
+
+def test_a_reply_rendered_from_unsafe_text_parses_back_to_what_the_shopper_saw():
+    xml = text("a\x00b]]>c").render("oShopper", "gh_store", True)
+    assert parse_reply(parse_xml(xml.encode("utf-8"))) == text("ab]]>c")
+
+
+@pytest.mark.parametrize("fields", [
+    {"MsgType": "text"}, {"MsgType": "image", "Image": "m"}, {"MsgType": "news", "Articles": ""},
+    {"MsgType": "music"}, {},
+])
+def test_what_is_not_a_reply_parses_to_none(fields):
+    assert parse_reply(fields) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from wechatpy.replies import ArticlesReply, ImageReply, TransferCustomerServiceReply
 
@@ -88,6 +89,34 @@ class Reply:
                 xml = f"{head}{trans_info}\n</xml>{tail}"
             return xml
         raise ValueError(f"unknown reply kind {self.kind!r}")
+
+
+def parse_reply(fields: dict[str, Any]) -> Reply | None:
+    """The reply in a rendered passive reply's fields: the inverse of Reply.render, for a recorded
+    reply that has to be sent again another way (by customer service, when WeChat dropped the
+    attempt that carried it). None for anything that is not a reply this module renders."""
+    kind = fields.get("MsgType")
+    if kind == "text" and isinstance(fields.get("Content"), str):
+        return text(fields["Content"])
+    if kind == "image" and isinstance(fields.get("Image"), dict) and isinstance(fields["Image"].get("MediaId"), str):
+        return image(fields["Image"]["MediaId"])
+    if kind == "news" and isinstance(fields.get("Articles"), dict):
+        items = fields["Articles"].get("item")
+        items = items if isinstance(items, list) else [items]
+        articles = [Article(title=_text_of(item, "Title"), description=_text_of(item, "Description"),
+                            url=_text_of(item, "Url"), image=_text_of(item, "PicUrl"))
+                    for item in items if isinstance(item, dict)]
+        return news(*articles) if articles else None
+    if kind == "transfer_customer_service":
+        info = fields.get("TransInfo")
+        account = _text_of(info, "KfAccount") if isinstance(info, dict) else ""
+        return transfer_to_customer_service(account)
+    return None
+
+
+def _text_of(item: dict[str, Any], name: str) -> str:
+    value = item.get(name, "")
+    return value if isinstance(value, str) else ""
 
 
 def text(content: str) -> Reply:
