@@ -292,38 +292,6 @@ def test_retried_qr_subscribe_records_one_follower_and_one_scan(base_url, emulat
     assert count(wx, FollowerScan) == 1
 
 
-def test_retry_while_the_first_attempt_runs_gets_success(base_url, emulator, wx, settings_, pipeline, monkeypatch):
-    started, release = threading.Event(), threading.Event()
-    calls: list[str] = []
-    original = content.help_text
-
-    def slow_help(ctx):
-        calls.append(ctx.openid)
-        started.set()
-        release.wait(1.5)
-        return original(ctx)
-
-    use_handler(monkeypatch, pipeline, "help_text", slow_help)
-    openid = new_openid()
-    query, body = sign_and_wrap(emulator, build_push_xml(text_fields(emulator, openid, "你好")), "safe")
-    first: dict[str, requests.Response] = {}
-    thread = threading.Thread(target=lambda: first.setdefault("r", post(base_url, query, body)))
-    thread.start()
-    try:
-        assert started.wait(TIMEOUT), "the first attempt never reached the handler"
-        duplicate = post(base_url, query, body)
-        assert duplicate.status_code == 200
-        assert duplicate.content == b"success"
-    finally:
-        release.set()
-        thread.join(TIMEOUT)
-    assert reply_for(settings_, first["r"], "safe", openid)["Content"] == settings_.HELP_TEXT
-    later = post(base_url, query, body)
-    assert later.content == first["r"].content
-    assert calls == [openid]
-    assert count(wx, InboundPush) == 1
-
-
 def _hold_first_attempt(monkeypatch, pipeline, fail: bool = False):
     """The help-text handler, made to wait for the test (and then fail, if asked)."""
     started, release = threading.Event(), threading.Event()
@@ -342,6 +310,34 @@ def _hold_first_attempt(monkeypatch, pipeline, fail: bool = False):
     return started, release, calls
 
 
+def _send_in_background(base_url: str, query: dict[str, str], body: bytes):
+    """Post a push from another thread; the response lands in the returned dict under "r"."""
+    first: dict[str, requests.Response] = {}
+    thread = threading.Thread(target=lambda: first.setdefault("r", post(base_url, query, body)))
+    thread.start()
+    return thread, first
+
+
+def test_retry_while_the_first_attempt_runs_gets_success(base_url, emulator, wx, settings_, pipeline, monkeypatch):
+    started, release, calls = _hold_first_attempt(monkeypatch, pipeline)
+    openid = new_openid()
+    query, body = sign_and_wrap(emulator, build_push_xml(text_fields(emulator, openid, "你好")), "safe")
+    thread, first = _send_in_background(base_url, query, body)
+    try:
+        assert started.wait(TIMEOUT), "the first attempt never reached the handler"
+        duplicate = post(base_url, query, body)
+        assert duplicate.status_code == 200
+        assert duplicate.content == b"success"
+    finally:
+        release.set()
+        thread.join(TIMEOUT)
+    assert reply_for(settings_, first["r"], "safe", openid)["Content"] == settings_.HELP_TEXT
+    later = post(base_url, query, body)
+    assert later.content == first["r"].content
+    assert calls == [openid]
+    assert count(wx, InboundPush) == 1
+
+
 def test_reply_of_an_attempt_whose_retry_got_success_goes_by_customer_service_once(
         base_url, emulator, wx, settings_, pipeline, monkeypatch, run_jobs):
     """WeChat stops retrying once told `success`, so the reply the running attempt produces must
@@ -352,9 +348,7 @@ def test_reply_of_an_attempt_whose_retry_got_success_goes_by_customer_service_on
     run_jobs()
     started, release, calls = _hold_first_attempt(monkeypatch, pipeline)
     query, body = sign_and_wrap(emulator, build_push_xml(text_fields(emulator, openid, "你好")), "safe")
-    first: dict[str, requests.Response] = {}
-    thread = threading.Thread(target=lambda: first.setdefault("r", post(base_url, query, body)))
-    thread.start()
+    thread, first = _send_in_background(base_url, query, body)
     try:
         assert started.wait(TIMEOUT)
         assert [post(base_url, query, body).content for _ in range(2)] == [b"success", b"success"]
@@ -375,9 +369,7 @@ def test_a_push_that_fails_after_its_retry_got_success_sends_nothing_late(
     openid = next(iter(emulator.shoppers))
     started, release, _ = _hold_first_attempt(monkeypatch, pipeline, fail=True)
     query, body = sign_and_wrap(emulator, build_push_xml(text_fields(emulator, openid, "你好")), "safe")
-    first: dict[str, requests.Response] = {}
-    thread = threading.Thread(target=lambda: first.setdefault("r", post(base_url, query, body)))
-    thread.start()
+    thread, first = _send_in_background(base_url, query, body)
     try:
         assert started.wait(TIMEOUT)
         assert post(base_url, query, body).content == b"success"
