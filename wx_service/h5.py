@@ -22,7 +22,6 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from flask import (Blueprint, Response, jsonify, redirect, render_template, request, session,
                    url_for)
 
@@ -32,7 +31,7 @@ from payments import jsapi
 from payments.config import PaymentsOff
 from wx_service.extensions import db, settings, wechat_client
 from wx_service.logs import mask_openid
-from wx_service.wechat_client import TRANSIENT_ERRORS, WeChatApiError
+from wx_service.wechat_client import WeChatApiError
 
 bp = Blueprint("h5", __name__, url_prefix="/h5", template_folder="templates")
 log = logging.getLogger(__name__)
@@ -69,19 +68,7 @@ def exchange_code(code: str) -> str:
     """GET /sns/oauth2/access_token → the shopper's OA openid. The web access token is not kept:
     snsapi_base needs nothing but the openid. Raises WeChatApiError (errcode 40029/40163 for a
     bad or used code)."""
-    client = wechat_client()
-    try:
-        res = client._http.get(f"{client.api_base}/sns/oauth2/access_token", timeout=client.timeout, params={
-            "appid": client.appid, "secret": client.secret, "code": code, "grant_type": "authorization_code"})
-        res.raise_for_status()
-        result = res.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise WeChatApiError(None, f"oauth2/access_token: {type(exc).__name__}", transient=True) from None
-    if not isinstance(result, dict):
-        raise WeChatApiError(None, "oauth2/access_token: unexpected answer", transient=True)
-    if result.get("errcode"):
-        errcode = int(result["errcode"])
-        raise WeChatApiError(errcode, str(result.get("errmsg", "")), transient=errcode in TRANSIENT_ERRORS)
+    result = wechat_client().get_with_secret("sns/oauth2/access_token", code=code, grant_type="authorization_code")
     openid = result.get("openid")
     if not isinstance(openid, str) or not openid:
         raise WeChatApiError(None, "oauth2/access_token: no openid", transient=True)

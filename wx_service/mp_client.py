@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import requests
 from flask import current_app
 
 from wx_service.extensions import redis, settings, wechat_client
-from wx_service.wechat_client import TRANSIENT_ERRORS, StoreWeChatClient, WeChatApiError
+from wx_service.wechat_client import StoreWeChatClient, WeChatApiError
 
 
 @dataclass(frozen=True)
@@ -51,20 +50,8 @@ def mp_wechat_client() -> StoreWeChatClient:
 
 def code2session(js_code: str) -> MpLogin:
     """GET /sns/jscode2session. No access token: the app's secret authenticates the call."""
-    client = mp_wechat_client()
-    try:  # the client's HTTP session (pooled connections), without its access token
-        res = client._http.get(f"{client.api_base}/sns/jscode2session", timeout=client.timeout, params={
-            "appid": client.appid, "secret": client.secret, "js_code": js_code,
-            "grant_type": "authorization_code"})
-        res.raise_for_status()
-        result = res.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise WeChatApiError(None, f"jscode2session: {type(exc).__name__}", transient=True) from None
-    if not isinstance(result, dict):
-        raise WeChatApiError(None, "jscode2session: unexpected answer", transient=True)
-    if result.get("errcode"):
-        code = int(result["errcode"])
-        raise WeChatApiError(code, str(result.get("errmsg", "")), transient=code in TRANSIENT_ERRORS)
+    result = mp_wechat_client().get_with_secret("sns/jscode2session", js_code=js_code,
+                                                grant_type="authorization_code")
     if not result.get("openid") or not result.get("session_key"):
         raise WeChatApiError(None, "jscode2session: no openid/session_key", transient=True)
     return MpLogin(openid=result["openid"], session_key=result["session_key"], unionid=result.get("unionid") or None)

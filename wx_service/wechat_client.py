@@ -1,7 +1,8 @@
 """The WeChat API client: wechatpy's client bound to the shared token store and to WECHAT_API_BASE.
 
-Only jobs call it (the webhook never waits on WeChat). Errors come out as WeChatApiError with
-`transient` telling the job runner whether a retry could help.
+The webhook never calls it (it never waits on WeChat): jobs do, and so do the OA's pages and the
+mini-program's login, which must exchange a code while the shopper waits. Errors come out as
+WeChatApiError with `transient` telling the job runner whether a retry could help.
 """
 from __future__ import annotations
 
@@ -101,6 +102,24 @@ class StoreWeChatClient(WeChatClient):
             raise _as_api_error(exc) from exc
         except requests.RequestException as exc:
             raise WeChatApiError(None, str(exc), transient=True) from exc
+
+    def get_with_secret(self, path: str, **params: str) -> dict:
+        """GET one of the `sns/` endpoints that the app's secret authenticates instead of an access
+        token (web authorization's code exchange, the mini-program's jscode2session), on the
+        client's pooled HTTP session. WeChat's errcode comes out as WeChatApiError."""
+        try:
+            res = self._http.get(f"{self.api_base}/{path}", timeout=self.timeout, params={
+                "appid": self.appid, "secret": self.secret, **params})
+            res.raise_for_status()
+            result = res.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise WeChatApiError(None, f"{path}: {type(exc).__name__}", transient=True) from None
+        if not isinstance(result, dict):
+            raise WeChatApiError(None, f"{path}: unexpected answer", transient=True)
+        if result.get("errcode"):
+            errcode = int(result["errcode"])
+            raise WeChatApiError(errcode, str(result.get("errmsg", "")), transient=errcode in TRANSIENT_ERRORS)
+        return result
 
     # -- conveniences used by jobs ---------------------------------------------------------------
     def send_custom_message(self, payload: dict) -> dict:
