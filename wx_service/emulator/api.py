@@ -26,6 +26,21 @@ def _error(code: int, errmsg: str | None = None) -> Response:
     return jsonify(errcode=code, errmsg=errmsg or ERRMSG.get(code, "error"))
 
 
+def _refuse_code_exchange(args, code_field: str) -> Response | None:
+    """The checks WeChat makes on a secret-authenticated code exchange (web authorization's
+    access_token, the mini-program's jscode2session), in its order; None when they pass."""
+    state = _state()
+    if args.get("grant_type") != "authorization_code":
+        return _error(40002)
+    if args.get("appid") != state.appid:
+        return _error(40013)
+    if args.get("secret") != state.secret:
+        return _error(40125)
+    if not args.get(code_field):
+        return _error(41008, "missing code")
+    return None
+
+
 def _json_body() -> dict | None:
     try:
         value = json.loads(request.get_data() or b"null")

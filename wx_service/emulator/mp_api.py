@@ -10,7 +10,7 @@ import os
 
 from flask import Blueprint, abort, jsonify, request
 
-from wx_service.emulator.api import _error, _json_body, _state, wechat_api
+from wx_service.emulator.api import _error, _refuse_code_exchange, _json_body, _state, wechat_api
 from wx_service.emulator.state import Shopper
 
 bp = Blueprint("emulator_mp_api", __name__)
@@ -22,14 +22,9 @@ def jscode2session():
     """§8.1: no access token; appid+secret; a single-use js_code (reuse 40163, unknown 40029)."""
     state = _state()
     args = request.args
-    if args.get("grant_type") != "authorization_code":
-        return _error(40002)
-    if args.get("appid") != state.appid:
-        return _error(40013)
-    if args.get("secret") != state.secret:
-        return _error(40125)
-    if not args.get("js_code"):
-        return _error(41008, "missing code")
+    refused = _refuse_code_exchange(args, "js_code")
+    if refused is not None:
+        return refused
     code, shopper, _ = state.take_mp_code(args["js_code"], "login")
     if code:
         return _error(code, "code been used" if code == 40163 else "invalid code")

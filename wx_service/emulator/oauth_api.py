@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request
 
-from wx_service.emulator.api import _error, _state, wechat_api
+from wx_service.emulator.api import _error, _refuse_code_exchange, _state, wechat_api
 
 bp = Blueprint("emulator_oauth_api", __name__)
 
@@ -86,14 +86,9 @@ def access_token() -> Response:
     """Code → {access_token, expires_in, refresh_token, openid, scope}; appid+secret authenticate."""
     state = _state()
     args = request.args
-    if args.get("grant_type") != "authorization_code":
-        return _error(40002)
-    if args.get("appid") != state.appid:
-        return _error(40013)
-    if args.get("secret") != state.secret:
-        return _error(40125)
-    if not args.get("code"):
-        return _error(41008, "missing code")
+    refused = _refuse_code_exchange(args, "code")
+    if refused is not None:
+        return refused
     store = _codes()
     now = state.now()
     with store.lock:
