@@ -1,3 +1,3 @@
-from wx_service import create_app
+from wx_service.app import create_app
 
 app = create_app()

@@ -76,8 +76,8 @@ def drop_database(pg: str) -> None:
 
 def build_app(url: str):
     from config import load_settings
-    from wx_service import create_app
-    from wx_service.cli import upgrade_database
+    from wx_service.app import create_app
+    from wx_service.ground.db import upgrade_database
 
     upgrade_database(url)
     settings = load_settings({"APP_ENV": "test", "DATABASE_URL": url, "REDIS_URL": "memory://",
@@ -168,8 +168,8 @@ def main() -> None:
         app = build_app(url)
         from members import ledger, points
         from members.models import PointsEntry
-        from wx_service.db import utcnow
-        from wx_service.extensions import db
+        from wx_service.ground.db import utcnow
+        from wx_service.ground.extensions import db
 
         members = seed_members(app)
         one = members[0]

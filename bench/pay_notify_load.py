@@ -101,7 +101,7 @@ from bench.webhook_load import (  # noqa: E402
 from config.settings import DEMO_AES_KEY, DEMO_APPID, DEMO_ORIGINAL_ID, DEMO_SECRET, DEMO_TOKEN  # noqa: E402
 from payments.demo_keys import DEMO_MCHID, ensure_demo_merchant  # noqa: E402
 from payments.wxpay_v3 import build_verify_message, encrypt_resource  # noqa: E402
-from wx_service.emulator.pay_state import load_platform_cert  # noqa: E402
+from wx_service.edges.emulator.pay_state import load_platform_cert  # noqa: E402
 
 APPID = DEMO_APPID  # the app the orders are placed for (the mini-program's falls back to the OA's)
 WARMUP_ORDERS = 200
@@ -235,7 +235,7 @@ class ScratchDatabase:
         self.engine = sa.create_engine(url, pool_size=2)
 
     def tables(self) -> list[str]:
-        from wx_service.model_registry import all_metadata
+        from wx_service.app import all_metadata
 
         return [t.name for t in reversed(all_metadata().sorted_tables)]
 
@@ -283,7 +283,7 @@ def seed(db_url: str, members: int, batches: dict[str, int],
     from config import load_settings
     from members import identity
     from payments import service
-    from wx_service import create_app
+    from wx_service.app import create_app
 
     settings = load_settings({"APP_ENV": "test", "DATABASE_URL": db_url, "REDIS_URL": "memory://",
                               "LOG_LEVEL": "WARNING"}, WECHAT_EMULATOR=False)
@@ -585,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refusing: {' and '.join(found)}. The benchmark needs a scratch database and Redis db (it empties "
               "them at the end); pass --wipe to empty them first.", file=sys.stderr)
         return 2
-    from wx_service.cli import upgrade_database
+    from wx_service.ground.db import upgrade_database
 
     upgrade_database(args.database_url)
     db.empty()

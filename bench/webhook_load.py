@@ -63,10 +63,10 @@ from config.settings import (  # noqa: E402
     DEMO_SECRET,
     DEMO_TOKEN,
 )
-from wx_service.emulator.shopper import build_push_xml, sign_and_wrap  # noqa: E402
-from wx_service.emulator.state import EmulatorState  # noqa: E402
-from wx_service.protocol.crypto import MessageCrypto  # noqa: E402
-from wx_service.protocol.signature import sign  # noqa: E402
+from wx_service.edges.emulator.shopper import build_push_xml, sign_and_wrap  # noqa: E402
+from wx_service.edges.emulator.state import EmulatorState  # noqa: E402
+from wx_service.ground.protocol.crypto import MessageCrypto  # noqa: E402
+from wx_service.ground.protocol.signature import sign  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 VENV_BIN = Path(sys.executable).parent

@@ -3,9 +3,9 @@ none for them): each records what happened and, where WeChat must be called, que
 from __future__ import annotations
 
 from members import cards
-from wx_service.protocol import replies
-from wx_service.protocol.replies import Reply
-from wx_service.router import PushContext
+from wx_service.ground.protocol import replies
+from wx_service.ground.protocol.replies import Reply
+from wx_service.ground.router import PushContext
 
 
 def _field(ctx: PushContext, name: str) -> str:

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from marketing import service as marketing
-from wx_service.extensions import settings
-from wx_service.protocol import replies
-from wx_service.protocol.replies import MAX_ARTICLES_FOR_EVENT, MAX_ARTICLES_FOR_MESSAGE, Article, Reply
-from wx_service.router import PushContext
+from wx_service.ground.extensions import settings
+from wx_service.ground.protocol import replies
+from wx_service.ground.protocol.replies import MAX_ARTICLES_FOR_EVENT, MAX_ARTICLES_FOR_MESSAGE, Article, Reply
+from wx_service.ground.router import PushContext
 
 
 def _articles(ctx: PushContext, kind: str, empty_text: str) -> Reply:

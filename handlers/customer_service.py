@@ -1,9 +1,9 @@
 """One-key customer service: hand the conversation to a human agent."""
 from __future__ import annotations
 
-from wx_service.protocol import replies
-from wx_service.protocol.replies import Reply
-from wx_service.router import PushContext
+from wx_service.ground.protocol import replies
+from wx_service.ground.protocol.replies import Reply
+from wx_service.ground.router import PushContext
 
 
 def transfer_to_agent(ctx: PushContext) -> Reply:

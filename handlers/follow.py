@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from marketing import service as marketing
 from members import service as members
-from wx_service.extensions import settings
-from wx_service.protocol import replies
-from wx_service.protocol.replies import Reply
-from wx_service.router import PushContext
+from wx_service.ground.extensions import settings
+from wx_service.ground.protocol import replies
+from wx_service.ground.protocol.replies import Reply
+from wx_service.ground.router import PushContext
 
 
 def on_subscribe(ctx: PushContext) -> Reply:

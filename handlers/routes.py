@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from handlers import cards, content, customer_service, follow
-from wx_service.router import Router
+from wx_service.ground.router import Router
 
 # Menu keys, also used in config/menu.json.
 MENU_MALL_NEWS = "MALL_NEWS"

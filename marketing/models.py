@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wx_service.db import Base, UTCDateTime, utcnow
+from wx_service.ground.db import Base, UTCDateTime, utcnow
 
 ARTICLE_KINDS = ("news", "activity", "brand", "new_product", "discount")
 

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from marketing.models import Article, QrCode, StoreInfo
-from wx_service.db import utcnow
-from wx_service.extensions import db, enqueue_after_commit
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db, enqueue_after_commit
 
 # WeChat's limits for parametric QR codes (reference §6).
 MAX_TEMPORARY_SECONDS = 2_592_000
@@ -38,7 +38,7 @@ def follow_up_scan(openid: str, scene: str) -> QrCode | None:
     customer-service API (a job), since a passive reply has room for only the welcome."""
     code = qr_code_for_scene(scene)
     if code is not None and code.follow_up_text:
-        enqueue_after_commit("wx_service.jobs.send_text", openid=openid, text=code.follow_up_text)
+        enqueue_after_commit("wx_service.ground.jobs.send_text", openid=openid, text=code.follow_up_text)
     return code
 
 

@@ -1,6 +1,6 @@
 """Scheduled member jobs (benefits, expiry, levels, card catch-up) and the greeting they send.
 
-Each runs through wx_service.queue.run_job in one transaction and is safe to run twice: coupons
+Each runs through wx_service.ground.queue.run_job in one transaction and is safe to run twice: coupons
 and expiries are keyed by member and year, levels and card syncs converge on the same state.
 """
 from __future__ import annotations
@@ -10,11 +10,11 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from members import benefits, points
+from members import benefits, points, standing
 from members.ledger import SHANGHAI
 from members.models import Coupon, Member, MemberCard, PointsEntry
-from wx_service.db import utcnow
-from wx_service.extensions import db, enqueue_after_commit, wechat_client
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db, enqueue_after_commit, wechat_client
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def expire_points_for_year(year: int | None = None) -> int:
 def recompute_levels() -> int:
     """Daily: levels follow 12 months of spend, so they also fall as old spend ages out."""
     ids = db.session.scalars(select(Member.id).where(Member.status == "active").order_by(Member.id)).all()
-    return sum(points.recompute_level(member_id) is not None for member_id in ids)
+    return sum(standing.recompute_level(member_id) is not None for member_id in ids)
 
 
 def resync_cards() -> int:

@@ -18,8 +18,8 @@ from members import coupons
 from members.ledger import SHANGHAI
 from members.models import Coupon, Member, MemberIdentity
 from members.program import Benefit, load_program
-from wx_service.db import utcnow
-from wx_service.extensions import db, enqueue_after_commit
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db, enqueue_after_commit
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from members.identity import bind_phone, get_member, member_for_openid, resolve_
 from members.models import CardDefinition, MemberCard, PointsEntry
 from members.points import membership_summary
 from members.program import Program, load_program
-from wx_service.db import utcnow
-from wx_service.extensions import db, enqueue_after_commit
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db, enqueue_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -260,5 +260,5 @@ def offer_card(openid: str) -> bool:
     definition = current_definition()
     if definition is None or definition.status == "rejected":
         return False
-    enqueue_after_commit("wx_service.jobs.send_card", openid=openid, card_id=definition.card_id)
+    enqueue_after_commit("wx_service.ground.jobs.send_card", openid=openid, card_id=definition.card_id)
     return True

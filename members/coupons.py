@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 
 from members.exceptions import CouponNotRedeemable
 from members.models import Coupon
-from wx_service.db import utcnow
-from wx_service.extensions import db
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db
 
 CODE_DIGITS = 12
 

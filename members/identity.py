@@ -9,8 +9,9 @@ from members import ledger
 from members.exceptions import PhoneBoundToAnotherMember, UnknownMember
 from members.models import Coupon, LevelChange, Member, MemberCard, MemberIdentity, PointsAdjustment, SpendRecord
 from members.program import load_program
-from wx_service.db import utcnow
-from wx_service.extensions import db
+from members.standing import recompute_level
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db
 
 OA = "oa"
 MP = "mp"
@@ -138,8 +139,6 @@ def merge_members(keep_id: int, gone_id: int) -> Member:
     keep.birthday = keep.birthday or gone.birthday
     keep.joined_at = min(keep.joined_at, gone.joined_at)
     db.session.flush()
-    from members.points import recompute_level
-
     recompute_level(keep.id)
     return keep
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from members import service
-from wx_service.db import utcnow
-from wx_service.extensions import wechat_client
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import wechat_client
 
 
 def fetch_follower_profile(openid: str) -> None:
@@ -36,7 +36,7 @@ def sync_card(member_id: int) -> None:
     from members.identity import get_member
     from members.models import MemberCard, PointsEntry
     from members.program import load_program
-    from wx_service.extensions import db
+    from wx_service.ground.extensions import db
 
     member = get_member(member_id)
     cards = list(db.session.scalars(select(MemberCard).where(
@@ -113,7 +113,7 @@ def activate_card(code: str) -> None:
     from members.identity import get_member
     from members.models import MemberCard
     from members.program import load_program
-    from wx_service.extensions import db, enqueue_after_commit
+    from wx_service.ground.extensions import db, enqueue_after_commit
 
     card = db.session.scalar(select(MemberCard).where(MemberCard.code == code).with_for_update())
     if card is None or card.status != "issued":
@@ -123,7 +123,7 @@ def activate_card(code: str) -> None:
     try:
         member_id = cards.apply_form(card, name, phone, birthday)
     except PhoneBoundToAnotherMember:
-        enqueue_after_commit("wx_service.jobs.send_text", openid=card.openid, text=PHONE_TAKEN_TEXT)
+        enqueue_after_commit("wx_service.ground.jobs.send_text", openid=card.openid, text=PHONE_TAKEN_TEXT)
         return
     # Locked, so a payment cannot land between the balance sent as init_bonus and the ledger id
     # recorded as synced (it waits, then its own sync job sends the change).

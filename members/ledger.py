@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from members.exceptions import InsufficientPoints, SourceKeyConflict, UnknownMember
 from members.models import Member, PointsEntry
-from wx_service.extensions import db, enqueue_after_commit
+from wx_service.ground.extensions import db, enqueue_after_commit
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from wx_service.db import Base, UTCDateTime, utcnow
+from wx_service.ground.db import Base, UTCDateTime, utcnow
 
 
 class Follower(Base):

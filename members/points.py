@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from members import coupons, ledger
+from members import ledger
 from members.exceptions import (
     ApprovalRequired,
     RefundExceedsPayment,
@@ -17,55 +17,16 @@ from members.exceptions import (
     UnknownPayment,
 )
 from members.identity import get_member
-from members.levels import SPEND_WINDOW, Level, Progress, level_for_spend, points_for_payment, progress
-from members.models import LevelChange, Member, MemberCard, PointsAdjustment, PointsEntry, SpendRecord
+from members.levels import SPEND_WINDOW, Level, Progress, points_for_payment, progress
+from members.models import Member, MemberCard, PointsAdjustment, PointsEntry, SpendRecord
 from members.program import load_program
-from wx_service.db import utcnow
-from wx_service.extensions import db, enqueue_after_commit
+from members.standing import recompute_level, spend_in_window, twelve_month_spend
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db
 
 
 def _spend_key(source_key: str) -> str:
     return f"spend:{source_key}"
-
-
-def _spend_in_window(member_id: int, now: datetime):
-    return select(func.coalesce(func.sum(SpendRecord.amount_fen), 0)).where(
-        SpendRecord.member_id == member_id, SpendRecord.occurred_at > now - SPEND_WINDOW,
-        SpendRecord.occurred_at <= now)
-
-
-def twelve_month_spend(member_id: int, now: datetime | None = None) -> int:
-    """Net spend in the 12 months up to `now` (the window members.levels defines), summed by the
-    database over the (member_id, occurred_at) index: an award's cost does not grow with history."""
-    total = db.session.scalar(_spend_in_window(member_id, now or utcnow()))
-    return max(0, int(total))
-
-
-def recompute_level(member_id: int, now: datetime | None = None, *,
-                    spend_fen: int | None = None) -> LevelChange | None:
-    """Set the level the rules give; record a change and tell the card (after commit).
-    `spend_fen`: the 12-month spend up to `now`, when the caller read it under the member's lock."""
-    program = load_program()
-    member = get_member(member_id)
-    spend = twelve_month_spend(member.id, now) if spend_fen is None else max(0, spend_fen)
-    new = level_for_spend(program.levels, spend)
-    if member.level == new.code:
-        return None
-    old = member.level or program.levels[0].code
-    member.level = new.code
-    change = LevelChange(member_id=member.id, from_level=old, to_level=new.code, spend_fen=spend,
-                         changed_at=now or utcnow())
-    db.session.add(change)
-    db.session.flush()
-    codes = [lv.code for lv in program.levels]
-    if old in codes and codes.index(new.code) > codes.index(old):
-        gift = program.level_gift
-        value = gift.value_fen_for(new.code)
-        if value:
-            coupons.issue(member.id, "level_gift", gift.title, value, gift.valid_days,
-                          f"level_gift:{member.id}:{new.code}")
-    enqueue_after_commit("members.jobs.sync_card", member_id=member.id)
-    return change
 
 
 def award_for_payment(member_id: int, amount_fen: int, source_key: str, occurred_at: datetime) -> PointsEntry:
@@ -82,7 +43,7 @@ def award_for_payment(member_id: int, amount_fen: int, source_key: str, occurred
     # member until commit): is this payment awarded already, and the 12-month spend before it.
     existing_id, spend_before = db.session.execute(select(
         select(PointsEntry.id).where(PointsEntry.source_key == key).scalar_subquery(),
-        _spend_in_window(member.id, now).scalar_subquery())).one()
+        spend_in_window(member.id, now).scalar_subquery())).one()
     if existing_id is not None:
         return db.session.get(PointsEntry, existing_id)
     program = load_program()

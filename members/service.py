@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from members.models import Follower, FollowerScan
-from wx_service.extensions import db, enqueue_after_commit
+from wx_service.ground.extensions import db, enqueue_after_commit
 
 
 def _at(unix_seconds: int) -> datetime:

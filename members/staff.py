@@ -5,7 +5,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from members.models import Staff
-from wx_service.extensions import db
+from wx_service.ground.extensions import db
 
 MIN_PASSWORD_LENGTH = 8
 # Checked against when the username is unknown, so a wrong name costs as long as a wrong password.

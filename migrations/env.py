@@ -6,7 +6,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from wx_service.model_registry import all_metadata
+from wx_service.app import all_metadata
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

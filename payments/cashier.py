@@ -35,12 +35,11 @@ from payments.config import current_payment_config
 from payments.exceptions import WxPayError
 from payments.gateway import WxPayApiError
 from payments.models import CodepayAnswer, Order
-from payments.service import (NotificationRejected, PaymentError, apply_payment_notification, create_order,
-                              lock_order)
-from wx_service.db import utcnow
-from wx_service.extensions import db, enqueue_after_commit, redis, services, settings
-from wx_service import redis_keys
-from wx_service.redis_keys import cashier_next_run as next_run_key
+from payments.service import NotificationRejected, PaymentError, apply_payment_notification, create_order, lock_order
+from wx_service.ground import redis_keys
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db, enqueue_after_commit, redis, services, settings
+from wx_service.ground.redis_keys import cashier_next_run as next_run_key
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from payments.config import current_payment_config
 from payments.exceptions import VerificationFailed
 from payments.gateway import WxPayApiError
 from payments.models import Order
-from wx_service.db import utcnow
-from wx_service.extensions import db, settings
-from wx_service.logs import mask_openid
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db, settings
+from wx_service.ground.logs import mask_openid
 
 log = logging.getLogger(__name__)
 

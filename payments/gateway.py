@@ -23,9 +23,9 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlencode, urlsplit, quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa

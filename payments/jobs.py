@@ -2,7 +2,7 @@
 that find what WeChat's notifications did not tell us.
 
 Every public function but `request_refund` is a job (plain keyword arguments, run by
-wx_service.queue.run_job inside one unit of work). The shape of each is the same:
+wx_service.ground.queue.run_job inside one unit of work). The shape of each is the same:
 
   1. read what the call needs, then commit (`_release`): no transaction, and so no row lock, is
      held while WeChat is on the line (a slow answer must not block the notify endpoint);
@@ -29,14 +29,14 @@ from typing import Any, Mapping
 
 from sqlalchemy import or_, select, update
 
-from payments import refunds as rules
 from payments import money, service, states
+from payments import refunds as rules
 from payments.config import PaymentConfig, current_payment_config
 from payments.exceptions import WxPayError
 from payments.gateway import WechatPayGateway, WxPayApiError
 from payments.models import Order, PaymentTransaction, Refund
-from wx_service.db import utcnow
-from wx_service.extensions import db, enqueue_after_commit
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db, enqueue_after_commit
 
 log = logging.getLogger(__name__)
 

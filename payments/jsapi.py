@@ -11,8 +11,8 @@ from typing import Any
 from payments import counter, service, states
 from payments.config import current_payment_config
 from payments.models import Order
-from wx_service.db import utcnow
-from wx_service.extensions import db, settings
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db, settings
 
 MP_COUNTER = "mp"  # Order.counter for orders paid in the mini-program
 H5_COUNTER = "h5"  # Order.counter for orders paid on the OA's web pages without a counter of their own

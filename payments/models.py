@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wx_service.db import Base, UTCDateTime, utcnow
+from wx_service.ground.db import Base, UTCDateTime, utcnow
 
 
 class Order(Base):

@@ -38,8 +38,8 @@ from payments import states
 from payments.bill import EMPTY_BILL, SHANGHAI, BillFormatError, BillRow, TradeBill, parse_trade_bill
 from payments.models import Order, ReconciliationDifference, ReconciliationRun, Refund
 from payments.refunds import RefundStatus
-from wx_service.db import utcnow
-from wx_service.extensions import db
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db
 
 log = logging.getLogger(__name__)
 

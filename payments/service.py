@@ -32,8 +32,8 @@ from members.models import Member
 from payments import refunds as rules
 from payments import states
 from payments.models import Order, PaymentTransaction, Refund
-from wx_service.db import utcnow
-from wx_service.extensions import db, enqueue_after_commit
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db, enqueue_after_commit
 
 log = logging.getLogger(__name__)
 

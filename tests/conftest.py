@@ -16,9 +16,8 @@ from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from config import load_settings
-from wx_service import create_app
-from wx_service.cli import upgrade_database
-from wx_service.model_registry import all_metadata
+from wx_service.app import all_metadata, create_app
+from wx_service.ground.db import upgrade_database
 
 REAL_DB = bool(os.environ.get("DATABASE_URL"))
 REAL_REDIS = bool(os.environ.get("REDIS_URL"))
@@ -149,7 +148,7 @@ def run_jobs(app):
         else:
             from rq import SimpleWorker
 
-            from wx_service.queue import QUEUE_NAME
+            from wx_service.ground.queue import QUEUE_NAME
 
             with app.app_context():
                 SimpleWorker([QUEUE_NAME], connection=app.extensions["wx"].redis).work(burst=True, with_scheduler=False)

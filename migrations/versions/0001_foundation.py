@@ -6,7 +6,7 @@ Create Date: 2026-11-22 07:19:45.109875
 """
 from alembic import op
 import sqlalchemy as sa
-import wx_service.db
+import wx_service.ground.db
 
 
 revision = '0001'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('description', sa.String(length=256), nullable=False),
     sa.Column('url', sa.String(length=512), nullable=False),
     sa.Column('image_url', sa.String(length=512), nullable=False),
-    sa.Column('published_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('published_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_articles'))
     )
@@ -38,11 +38,11 @@ def upgrade() -> None:
     sa.Column('unionid', sa.String(length=64), nullable=True),
     sa.Column('nickname', sa.String(length=64), nullable=False),
     sa.Column('subscribed', sa.Boolean(), nullable=False),
-    sa.Column('first_subscribed_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('subscribed_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('unsubscribed_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('first_subscribed_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('subscribed_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('unsubscribed_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('first_scene', sa.String(length=64), nullable=False),
-    sa.Column('profile_fetched_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('profile_fetched_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_followers')),
     sa.UniqueConstraint('openid', name=op.f('uq_followers_openid'))
     )
@@ -61,7 +61,7 @@ def upgrade() -> None:
     sa.Column('handler', sa.String(length=128), nullable=False),
     sa.Column('response', sa.Text(), nullable=False),
     sa.Column('created_at_wechat', sa.BigInteger(), nullable=False),
-    sa.Column('received_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inbound_pushes')),
     sa.UniqueConstraint('appid', 'dedup_key', name='uq_inbound_pushes_appid_dedup_key')
     )
@@ -75,9 +75,9 @@ def upgrade() -> None:
     sa.Column('permanent', sa.Boolean(), nullable=False),
     sa.Column('ticket', sa.String(length=256), nullable=False),
     sa.Column('url', sa.String(length=256), nullable=False),
-    sa.Column('expires_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('follow_up_text', sa.Text(), nullable=False),
-    sa.Column('created_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_qr_codes')),
     sa.UniqueConstraint('scene', name=op.f('uq_qr_codes_scene'))
     )
@@ -94,7 +94,7 @@ def upgrade() -> None:
     sa.Column('follower_id', sa.Integer(), nullable=False),
     sa.Column('scene', sa.String(length=64), nullable=False),
     sa.Column('subscribed_by_scan', sa.Boolean(), nullable=False),
-    sa.Column('scanned_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('scanned_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['follower_id'], ['followers.id'], name=op.f('fk_follower_scans_follower_id_followers')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_follower_scans'))
     )

@@ -6,7 +6,7 @@ Create Date: 2026-11-22 08:27:40.617598
 """
 from alembic import op
 import sqlalchemy as sa
-import wx_service.db
+import wx_service.ground.db
 
 
 revision = '0002'
@@ -23,7 +23,7 @@ def upgrade() -> None:
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('refuse_reason', sa.String(length=256), nullable=False),
-    sa.Column('pushed_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('pushed_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_card_definitions')),
     sa.UniqueConstraint('card_id', name=op.f('uq_card_definitions_card_id'))
     )
@@ -33,12 +33,12 @@ def upgrade() -> None:
     sa.Column('phone', sa.String(length=20), nullable=True),
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('birthday', sa.Date(), nullable=True),
-    sa.Column('joined_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('joined_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('level', sa.String(length=16), nullable=False),
     sa.Column('points_balance', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('merged_into_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('points_balance >= 0', name=op.f('ck_members_points_balance_not_negative')),
     sa.ForeignKeyConstraint(['merged_into_id'], ['members.id'], name=op.f('fk_members_merged_into_id_members')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_members')),
@@ -50,7 +50,7 @@ def upgrade() -> None:
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff')),
     sa.UniqueConstraint('username', name=op.f('uq_staff_username'))
     )
@@ -62,9 +62,9 @@ def upgrade() -> None:
     sa.Column('value_fen', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=32), nullable=False),
     sa.Column('source_key', sa.String(length=160), nullable=False),
-    sa.Column('issued_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('redeemed_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('issued_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('redeemed_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('redeemed_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_coupons_member_id_members')),
     sa.ForeignKeyConstraint(['redeemed_by_id'], ['staff.id'], name=op.f('fk_coupons_redeemed_by_id_staff')),
@@ -84,10 +84,10 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('outer_str', sa.String(length=128), nullable=False),
     sa.Column('source_scene', sa.String(length=64), nullable=False),
-    sa.Column('issued_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('activated_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('deleted_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_viewed_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('issued_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('activated_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deleted_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_viewed_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('synced_ledger_id', sa.BigInteger(), nullable=False),
     sa.Column('synced_level', sa.String(length=16), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_cards_member_id_members')),
@@ -103,7 +103,7 @@ def upgrade() -> None:
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('openid', sa.String(length=64), nullable=False),
-    sa.Column('created_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_identities_member_id_members')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_member_identities')),
     sa.UniqueConstraint('kind', 'openid', name='uq_member_identities_kind_openid')
@@ -117,7 +117,7 @@ def upgrade() -> None:
     sa.Column('from_level', sa.String(length=16), nullable=False),
     sa.Column('to_level', sa.String(length=16), nullable=False),
     sa.Column('spend_fen', sa.Integer(), nullable=False),
-    sa.Column('changed_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('changed_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_level_changes_member_id_members')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_member_level_changes'))
     )
@@ -128,7 +128,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('amount_fen', sa.Integer(), nullable=False),
-    sa.Column('occurred_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('source_key', sa.String(length=160), nullable=False),
     sa.Column('ref_key', sa.String(length=160), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_spend_member_id_members')),
@@ -147,8 +147,8 @@ def upgrade() -> None:
     sa.Column('requested_by_id', sa.Integer(), nullable=False),
     sa.Column('approved_by_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('decided_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['approved_by_id'], ['staff.id'], name=op.f('fk_points_adjustments_approved_by_id_staff')),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_points_adjustments_member_id_members')),
     sa.ForeignKeyConstraint(['requested_by_id'], ['staff.id'], name=op.f('fk_points_adjustments_requested_by_id_staff')),
@@ -169,7 +169,7 @@ def upgrade() -> None:
     sa.Column('staff_id', sa.Integer(), nullable=True),
     sa.Column('approved_by_id', sa.Integer(), nullable=True),
     sa.Column('note', sa.String(length=256), nullable=False),
-    sa.Column('created_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('balance_after >= 0', name=op.f('ck_points_ledger_balance_after_not_negative')),
     sa.ForeignKeyConstraint(['approved_by_id'], ['staff.id'], name=op.f('fk_points_ledger_approved_by_id_staff')),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_points_ledger_member_id_members')),

@@ -6,7 +6,7 @@ Create Date: 2026-11-22 08:46:17.766682
 """
 from alembic import op
 import sqlalchemy as sa
-import wx_service.db
+import wx_service.ground.db
 
 
 revision = '0003'

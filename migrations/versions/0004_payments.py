@@ -6,7 +6,7 @@ Create Date: 2026-11-22 09:01:51.046817
 """
 from alembic import op
 import sqlalchemy as sa
-import wx_service.db
+import wx_service.ground.db
 
 
 revision = '0004'
@@ -31,9 +31,9 @@ def upgrade() -> None:
     sa.Column('attach', sa.String(length=128), nullable=False),
     sa.Column('points_member_id', sa.Integer(), nullable=True),
     sa.Column('needs_reconcile', sa.Boolean(), nullable=False),
-    sa.Column('created_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('paid_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('expires_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('paid_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_pay_orders_amount_positive')),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_pay_orders_member_id_members')),
     sa.ForeignKeyConstraint(['points_member_id'], ['members.id'], name=op.f('fk_pay_orders_points_member_id_members')),
@@ -53,8 +53,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('refund_id', sa.String(length=32), nullable=True),
     sa.Column('needs_reconcile', sa.Boolean(), nullable=False),
-    sa.Column('created_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('succeeded_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('succeeded_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_pay_refunds_amount_positive')),
     sa.ForeignKeyConstraint(['order_id'], ['pay_orders.id'], name=op.f('fk_pay_refunds_order_id_pay_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pay_refunds')),
@@ -72,7 +72,7 @@ def upgrade() -> None:
     sa.Column('trade_state', sa.String(length=24), nullable=False),
     sa.Column('outcome', sa.String(length=16), nullable=False),
     sa.Column('raw', sa.Text(), nullable=False),
-    sa.Column('received_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['pay_orders.id'], name=op.f('fk_pay_transactions_order_id_pay_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pay_transactions')),
     sa.UniqueConstraint('notification_id', name=op.f('uq_pay_transactions_notification_id'))

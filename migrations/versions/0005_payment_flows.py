@@ -6,7 +6,7 @@ Create Date: 2026-11-22 09:30:43.054455
 """
 from alembic import op
 import sqlalchemy as sa
-import wx_service.db
+import wx_service.ground.db
 
 
 revision = '0005'
@@ -27,8 +27,8 @@ def upgrade() -> None:
     sa.Column('our_rows', sa.Integer(), nullable=False),
     sa.Column('differences', sa.Integer(), nullable=False),
     sa.Column('error', sa.Text(), nullable=False),
-    sa.Column('started_at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pay_reconciliation_runs'))
     )
     with op.batch_alter_table('pay_reconciliation_runs', schema=None) as batch_op:
@@ -42,7 +42,7 @@ def upgrade() -> None:
     sa.Column('out_refund_no', sa.String(length=64), nullable=False),
     sa.Column('ours', sa.Text(), nullable=False),
     sa.Column('wechat', sa.Text(), nullable=False),
-    sa.Column('resolved_at', wx_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolved_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolution', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['pay_reconciliation_runs.id'], name=op.f('fk_pay_reconciliation_differences_run_id_pay_reconciliation_runs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pay_reconciliation_differences'))
@@ -54,7 +54,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
     sa.Column('call', sa.String(length=8), nullable=False),
-    sa.Column('at', wx_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('result', sa.String(length=32), nullable=False),
     sa.Column('recall', sa.Boolean(), nullable=False),
     sa.Column('raw', sa.Text(), nullable=False),
@@ -71,14 +71,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('source', sa.String(length=64), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('staff_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_pay_orders_staff_id_staff'), 'staff', ['staff_id'], ['id'])
-        batch_op.add_column(sa.Column('submitted_at', wx_service.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('closed_at', wx_service.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('checked_at', wx_service.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('submitted_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('closed_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('checked_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_pay_orders_counter'), ['counter'], unique=False)
 
     with op.batch_alter_table('pay_refunds', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reason', sa.String(length=80), nullable=False, server_default=''))
-        batch_op.add_column(sa.Column('checked_at', wx_service.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('checked_at', wx_service.ground.db.UTCDateTime(timezone=True), nullable=True))
 
     # ### end Alembic commands ###
 

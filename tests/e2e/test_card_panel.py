@@ -5,7 +5,7 @@ from __future__ import annotations
 from selenium.webdriver.common.by import By
 
 from tests.e2e.test_shopper_page import browser, page, pytestmark, wait, wait_for_bubble  # noqa: F401
-from wx_service.cli_cards import push_card
+from wx_service.edges.cli.members import push_card
 
 __all__ = ["pytestmark"]
 

@@ -14,8 +14,8 @@ from members import jobs as member_jobs
 from members.models import CardDefinition, Member, MemberCard, MemberIdentity, PointsEntry
 from members.points import award_for_payment
 from tests.e2e.test_webhook import event_fields, open_reply, push, text_fields
-from wx_service.cli_cards import push_card
-from wx_service.db import utcnow
+from wx_service.edges.cli.members import push_card
+from wx_service.ground.db import utcnow
 
 TIMEOUT = 15
 
@@ -120,7 +120,7 @@ def test_two_card_events_in_one_second_are_both_handled(app, wx, base_url, emula
     query, body, first = push(base_url, emulator, fields)
     again = requests.post(f"{base_url}/wechat", params=query, data=body, timeout=TIMEOUT)
     assert first.status_code == again.status_code == 200
-    from wx_service.models import InboundPush
+    from wx_service.ground.models import InboundPush
 
     assert len(rows(wx, InboundPush, InboundPush.event == "user_view_card")) == 1
 
@@ -173,7 +173,7 @@ def test_consume_and_update_events_are_recorded(app, wx, base_url, emulator, car
                          ("update_member_card", {"ModifyBonus": "5", "ModifyBalance": "0"})):
         fields = event_fields(emulator, shopper, event, CardId=card_id, UserCardCode=code, **extra)
         assert push(base_url, emulator, fields)[2].status_code == 200
-    from wx_service.models import InboundPush
+    from wx_service.ground.models import InboundPush
 
     handled = {p.event: p.handler for p in rows(wx, InboundPush)}
     assert handled["user_consume_card"].endswith("on_user_consume_card")

@@ -317,7 +317,7 @@ def test_logs_never_carry_the_full_openid(app, base_url, emulator, caplog):
     http = sign_in(base_url, buyer.openid)
     made = new_order(base_url, http, csrf_of(base_url, http), {"amount_fen": 100, "description": "咖啡"})
     assert made.status_code == 201
-    ours = [r for r in caplog.records if r.name == "wx_service.h5"]
+    ours = [r for r in caplog.records if r.name == "wx_service.edges.h5"]
     assert len(ours) == 2  # signed in, order made
     for record in ours:
         assert buyer.openid not in record.getMessage() + repr(getattr(record, "fields", ""))

@@ -8,7 +8,7 @@ import logging
 import redis as redis_lib
 import requests
 
-from wx_service.logs import JsonFormatter, _ContextFilter, mask_openid
+from wx_service.ground.logs import JsonFormatter, _ContextFilter, mask_openid
 
 
 def test_health_reports_database_and_redis(app, base_url):
@@ -45,7 +45,7 @@ def test_every_log_line_of_a_push_carries_the_message_id_and_a_masked_openid(app
         root.removeHandler(handler)
         root.setLevel(old_level)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    push_lines = [line for line in lines if line["logger"] == "wx_service.webhook"]
+    push_lines = [line for line in lines if line["logger"] == "wx_service.edges.webhook"]
     assert push_lines, lines
     for line in push_lines:
         assert line["msg_id"].startswith("msg:")

@@ -23,9 +23,9 @@ from members import coupons, ledger, points
 from members.identity import OA, get_member, resolve_member
 from members.models import Member
 from members.program import load_program
-from wx_service import redis_keys
-from wx_service.api.mp_openapi import SPEC
-from wx_service.db import utcnow
+from wx_service.edges.api.mp_openapi import SPEC
+from wx_service.ground import redis_keys
+from wx_service.ground.db import utcnow
 
 TIMEOUT = 15
 
@@ -500,9 +500,9 @@ def test_a_mini_program_member_who_follows_the_oa_is_linked_by_unionid(app, base
 
 def test_the_card_can_be_claimed_from_the_mini_program(mp, emulator, app, wx, base_url):
     """wx.addCard with the signed cardExt claims the card; the OA webhook records it for the same member."""
-    from wx_service.cli_cards import push_card
     from members.identity import MP, member_for_openid
     from members.models import MemberCard
+    from wx_service.edges.cli.members import push_card
 
     shopper = shoppers(emulator)[0]
     mp.login(shopper.openid)

@@ -142,8 +142,8 @@ def test_each_push_mode_still_gets_a_reply(page, emulator, label, mode):
 
 
 def test_pushed_menu_appears_and_store_info_replies_with_the_address(page, app):
-    from wx_service.demo_data import STORE, load_demo_data
-    from wx_service.extensions import wechat_client
+    from wx_service.edges.demo_data import STORE, load_demo_data
+    from wx_service.ground.extensions import wechat_client
 
     with app.app_context(), app.extensions["wx"].db.unit_of_work():
         load_demo_data()
@@ -170,7 +170,7 @@ def test_pushed_menu_appears_and_store_info_replies_with_the_address(page, app):
 
 
 def test_scanning_a_counter_code_welcomes_then_follows_up_by_customer_service(page, app, emulator, run_jobs):
-    from wx_service.demo_data import QR_CODES, load_demo_data
+    from wx_service.edges.demo_data import QR_CODES, load_demo_data
 
     with app.app_context(), app.extensions["wx"].db.unit_of_work():
         load_demo_data()

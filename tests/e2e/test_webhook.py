@@ -1,6 +1,6 @@
 """The webhook end to end: WeChat-shaped pushes over real HTTP, WeChat-shaped bytes back.
 
-Pushes are built the way WeChat builds them (wx_service.emulator.shopper) and posted with
+Pushes are built the way WeChat builds them (wx_service.edges.emulator.shopper) and posted with
 `requests` to the live server; replies are checked the way WeChat checks them (signature, then
 decryption, then who they are addressed to), and the database is read to see what was handled.
 """
@@ -26,12 +26,12 @@ from handlers.routes import (
 )
 from members.models import Follower, FollowerScan
 from tests.conftest import requires_redis
-from wx_service.emulator.shopper import UNAVAILABLE, build_push_xml, sign_and_wrap
-from wx_service.models import InboundPush
-from wx_service.protocol.crypto import MessageCrypto
-from wx_service.protocol.errors import InvalidAppId
-from wx_service.protocol.signature import sign
-from wx_service.protocol.xml import parse_xml
+from wx_service.edges.emulator.shopper import UNAVAILABLE, build_push_xml, sign_and_wrap
+from wx_service.ground.models import InboundPush
+from wx_service.ground.protocol.crypto import MessageCrypto
+from wx_service.ground.protocol.errors import InvalidAppId
+from wx_service.ground.protocol.signature import sign
+from wx_service.ground.protocol.xml import parse_xml
 
 MODES = ("plaintext", "compatible", "safe")
 TIMEOUT = 15  # seconds any single request may take before the test gives up on it
@@ -111,7 +111,7 @@ def count(wx, model, *where) -> int:
 
 
 def load_demo(app, wx) -> None:
-    from wx_service.demo_data import load_demo_data
+    from wx_service.edges.demo_data import load_demo_data
 
     with app.app_context(), wx.db.unit_of_work():
         load_demo_data()
@@ -377,7 +377,7 @@ def test_a_push_that_fails_after_its_retry_got_success_sends_nothing_late(
         release.set()
         thread.join(TIMEOUT)
     assert first["r"].status_code == 500
-    with caplog.at_level("WARNING", logger="wx_service.webhook"):
+    with caplog.at_level("WARNING", logger="wx_service.edges.webhook"):
         run_jobs()
     assert _cs_messages(emulator, openid) == []
     assert count(wx, InboundPush) == 0

@@ -17,12 +17,12 @@ import requests
 from handlers import content
 from handlers.routes import build_router
 from tests.conftest import requires_postgres, requires_redis
-from wx_service.emulator.shopper import build_push_xml, sign_and_wrap
-from wx_service.extensions import enqueue_after_commit
-from wx_service.models import InboundPush
-from wx_service.protocol import replies
-from wx_service.protocol.crypto import MessageCrypto
-from wx_service.protocol.xml import parse_xml
+from wx_service.edges.emulator.shopper import build_push_xml, sign_and_wrap
+from wx_service.ground.extensions import enqueue_after_commit
+from wx_service.ground.models import InboundPush
+from wx_service.ground.protocol import replies
+from wx_service.ground.protocol.crypto import MessageCrypto
+from wx_service.ground.protocol.xml import parse_xml
 
 TIMEOUT = 15
 
@@ -83,7 +83,7 @@ def test_work_queued_after_commit_runs_once_even_when_redis_forgets(base_url, em
     emulator.open_window(openid, by_message=True)
 
     def help_and_follow_up(ctx):
-        enqueue_after_commit("wx_service.jobs.send_text", openid=ctx.openid, text="稍后客服会联系您")
+        enqueue_after_commit("wx_service.ground.jobs.send_text", openid=ctx.openid, text="稍后客服会联系您")
         return replies.text("收到")
 
     monkeypatch.setattr(content, "help_text", help_and_follow_up)

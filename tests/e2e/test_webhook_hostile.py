@@ -15,9 +15,9 @@ import requests
 
 from members.models import Follower
 from tests.e2e.test_webhook import TIMEOUT, count, new_openid, post, push, reply_for, rows, text_fields
-from wx_service.emulator.shopper import build_push_xml, sign_and_wrap
-from wx_service.models import InboundPush
-from wx_service.protocol.signature import sign
+from wx_service.edges.emulator.shopper import build_push_xml, sign_and_wrap
+from wx_service.ground.models import InboundPush
+from wx_service.ground.protocol.signature import sign
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE xml [

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 
 from members.models import Member, MemberIdentity, PointsEntry, Staff
-from wx_service.db import utcnow
+from wx_service.ground.db import utcnow
 
 
 @contextlib.contextmanager

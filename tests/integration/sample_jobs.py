@@ -1,8 +1,8 @@
 """Job functions for the queue tests, importable by dotted path as real jobs are."""
 from __future__ import annotations
 
-from wx_service.extensions import redis
-from wx_service.wechat_client import WeChatApiError
+from wx_service.ground.extensions import redis
+from wx_service.ground.wechat_client import WeChatApiError
 
 
 def _count(name: str) -> int:

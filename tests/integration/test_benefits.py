@@ -13,7 +13,7 @@ from members.ledger import SHANGHAI
 from members.models import Coupon, Member, MemberCard, PointsEntry, SpendRecord
 from tests.conftest import requires_postgres
 from tests.integration.members_helpers import make_member, uow
-from wx_service.db import utcnow
+from wx_service.ground.db import utcnow
 
 JOBS = "members.benefit_jobs"
 

@@ -92,11 +92,11 @@ def test_wechat_errors_are_reported(app, emulator, base_url, reachable):
 def test_emulator_card_apis_answer_with_wechats_codes(app, emulator, base_url, reachable):
     push(app)
     with app.app_context():
-        from wx_service.extensions import wechat_client
+        from wx_service.ground.extensions import wechat_client
 
         client = wechat_client()
         base = client.api_base
-        from wx_service.wechat_client import WeChatApiError
+        from wx_service.ground.wechat_client import WeChatApiError
 
         with pytest.raises(WeChatApiError) as unknown:
             client.post(f"{base}/card/membercard/updateuser", data={"code": "123", "card_id": next(iter(emulator.cards)),
@@ -123,8 +123,8 @@ def test_emulator_card_apis_answer_with_wechats_codes(app, emulator, base_url, r
 
 def test_card_create_refuses_a_body_without_required_fields(app, emulator, reachable):
     with app.app_context():
-        from wx_service.extensions import wechat_client
-        from wx_service.wechat_client import WeChatApiError
+        from wx_service.ground.extensions import wechat_client
+        from wx_service.ground.wechat_client import WeChatApiError
 
         client = wechat_client()
         body = cards.card_create_body()
@@ -136,7 +136,7 @@ def test_card_create_refuses_a_body_without_required_fields(app, emulator, reach
 
 def test_demo_members_cover_every_level_with_cards_once_the_card_exists(app, wx, emulator, reachable):
     from members.models import Member, MemberCard
-    from wx_service.cli_cards import register_demo_cards
+    from wx_service.edges.cli.demo import register_demo_cards
 
     runner = app.test_cli_runner()
     assert runner.invoke(args=["demo-data"]).exit_code == 0

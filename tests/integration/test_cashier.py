@@ -19,14 +19,14 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from members.models import PointsEntry, Staff
 from members import staff as staff_service
+from members.models import PointsEntry, Staff
 from payments import cashier
 from payments.models import CodepayAnswer, Order, PaymentTransaction
 from payments.service import create_order
 from tests.conftest import requires_redis
 from tests.integration.members_helpers import make_member, uow
-from wx_service.queue import QUEUE_NAME, run_job
+from wx_service.ground.queue import QUEUE_NAME, run_job
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -40,7 +40,7 @@ def test_a_failed_job_leaves_no_database_writes(app, wx, run_jobs):
 
 
 def test_after_commit_jobs_are_dropped_when_the_transaction_rolls_back(app, wx, run_jobs, emulator):
-    from wx_service.extensions import enqueue_after_commit
+    from wx_service.ground.extensions import enqueue_after_commit
 
     with app.app_context():
         with pytest.raises(RuntimeError):

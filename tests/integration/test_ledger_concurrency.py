@@ -21,7 +21,7 @@ from members.exceptions import CouponNotRedeemable, InsufficientPoints
 from members.models import PointsEntry, SpendRecord
 from tests.conftest import requires_postgres
 from tests.integration.members_helpers import assert_ledger_consistent, make_member, make_staff, uow
-from wx_service.db import utcnow
+from wx_service.ground.db import utcnow
 
 pytestmark = requires_postgres
 

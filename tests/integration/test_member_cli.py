@@ -14,7 +14,7 @@ from members.ledger import SHANGHAI
 from members.models import Coupon, PointsAdjustment, Staff
 from tests.conftest import requires_redis
 from tests.integration.members_helpers import assert_ledger_consistent, make_member, uow
-from wx_service.db import utcnow
+from wx_service.ground.db import utcnow
 
 
 def cli(app, *args: str):
@@ -103,8 +103,8 @@ def restore_tz():
 
 
 def test_scheduler_registers_the_daily_jobs_in_store_time(wx, restore_tz):
-    from wx_service.queue import run_job
-    from wx_service.scheduler import build_scheduler
+    from wx_service.edges.schedule import build_scheduler
+    from wx_service.ground.queue import run_job
 
     jobs = {job.name: job for job in build_scheduler(wx.redis).get_jobs()}
     assert {name: job.cron for name, job in jobs.items()} == {
@@ -132,7 +132,7 @@ def test_scheduler_command_refuses_without_a_shared_queue(app, wx):
 
 @requires_redis
 def test_a_due_scheduled_job_runs_on_a_worker(app, wx, emulator, run_jobs, restore_tz):
-    from wx_service.scheduler import build_scheduler
+    from wx_service.edges.schedule import build_scheduler
 
     today = utcnow().astimezone(SHANGHAI).date()
     member = make_member(app, birthday=date(1992, today.month, today.day))

@@ -30,7 +30,7 @@ from tests.integration.test_pay_notify import (  # noqa: F401  (keys, pay: fixtu
     signed_headers,
     transaction,
 )
-from wx_service.db import utcnow
+from wx_service.ground.db import utcnow
 
 
 @contextlib.contextmanager

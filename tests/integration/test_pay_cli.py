@@ -10,7 +10,15 @@ from sqlalchemy import func, select
 from payments.models import Refund
 from tests.integration.members_helpers import make_member, uow
 from tests.integration.test_pay_jobs import (
-    UNREACHABLE, control, emu_order, order_row, paid_order, place_native, points_of, refund_row, wait_until,
+    UNREACHABLE,
+    control,
+    emu_order,
+    order_row,
+    paid_order,
+    place_native,
+    points_of,
+    refund_row,
+    wait_until,
 )
 
 SHANGHAI = timezone(timedelta(hours=8))

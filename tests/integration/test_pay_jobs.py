@@ -20,8 +20,8 @@ from members.models import PointsEntry
 from payments import jobs, service
 from payments.models import Order, PaymentTransaction, Refund
 from tests.integration.members_helpers import assert_ledger_consistent, balance, make_member, uow
-from wx_service.db import utcnow
-from wx_service.queue import run_job
+from wx_service.ground.db import utcnow
+from wx_service.ground.queue import run_job
 
 UNREACHABLE = "http://127.0.0.1:9/pay/notify"  # a notify_url the app never hears from
 
@@ -197,7 +197,7 @@ def test_the_same_refund_number_twice_is_one_refund_at_wechat(app, base_url, run
 
 
 def test_answer_first_then_the_notification_takes_points_back_once(app, base_url, emulator):
-    from wx_service.emulator.pay_orders import _settle_refund
+    from wx_service.edges.emulator.pay_orders import _settle_refund
 
     member_id = make_member(app)
     awarded = paid_order(app, base_url, "N-answer-first", 10_000, member_id)

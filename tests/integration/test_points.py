@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from members import coupons, identity, ledger, points
+from members import coupons, identity, ledger, points, standing
 from members.exceptions import (
     InsufficientPoints,
     RefundExceedsPayment,
@@ -16,7 +16,7 @@ from members.exceptions import (
 )
 from members.models import Coupon, LevelChange, Member, PointsAdjustment, PointsEntry, SpendRecord
 from tests.integration.members_helpers import assert_ledger_consistent, balance, entries, make_member, make_staff, uow
-from wx_service.db import utcnow
+from wx_service.ground.db import utcnow
 
 THIS_YEAR = ledger.store_year(utcnow())
 
@@ -72,12 +72,12 @@ def test_spend_raises_the_level_records_the_change_and_gives_the_gift_once(app):
     assert pay(app, member, 100, "o-next").delta == 120  # now at gold's multiplier
     # The spend ages out: down to silver (recorded), then up again: no second gift for gold.
     with uow(app):
-        down = points.recompute_level(member, now=utcnow() + timedelta(days=400))
+        down = standing.recompute_level(member, now=utcnow() + timedelta(days=400))
         assert (down.from_level, down.to_level) == ("gold", "silver")
     with uow(app):
-        up = points.recompute_level(member)
+        up = standing.recompute_level(member)
         assert (up.from_level, up.to_level) == ("silver", "gold")
-        assert points.recompute_level(member) is None  # no change, nothing recorded
+        assert standing.recompute_level(member) is None  # no change, nothing recorded
     with uow(app) as session:
         gifts = session.scalars(select(Coupon).where(Coupon.member_id == member, Coupon.kind == "level_gift")).all()
         assert [(g.source_key, g.value_fen) for g in gifts] == [(f"level_gift:{member}:gold", 5_000)]

@@ -22,8 +22,8 @@ from payments.bill import SHANGHAI
 from payments.config import current_payment_config
 from payments.models import Order, ReconciliationDifference, ReconciliationRun, Refund
 from tests.integration.members_helpers import uow
-from wx_service.db import utcnow
-from wx_service.queue import is_transient, run_job
+from wx_service.ground.db import utcnow
+from wx_service.ground.queue import is_transient, run_job
 
 
 def cli(app, *args: str):
@@ -321,7 +321,7 @@ def test_a_bill_failing_its_hash_is_a_failed_run(app, base_url):
 
 
 def test_a_bill_that_does_not_add_up_is_a_failed_run_with_the_reason(app, base_url, monkeypatch):
-    from wx_service.emulator import pay_api
+    from wx_service.edges.emulator import pay_api
 
     real = pay_api.build_trade_bill
 

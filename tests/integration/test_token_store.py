@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.conftest import requires_redis
-from wx_service.wechat_client import StoreWeChatClient, WeChatApiError
+from wx_service.ground.wechat_client import StoreWeChatClient, WeChatApiError
 
 
 def _client(app) -> StoreWeChatClient:

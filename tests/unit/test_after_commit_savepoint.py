@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from wx_service.db import Database
+from wx_service.ground.db import Database
 
 
 def test_savepoint_rollback_keeps_the_outer_after_commit_actions(tmp_path):

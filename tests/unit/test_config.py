@@ -80,7 +80,7 @@ def test_unknown_environment_is_refused():
 
 
 def test_production_app_refuses_to_start_with_the_emulator():
-    from wx_service import create_app
+    from wx_service.app import create_app
 
     with pytest.raises(ConfigError):
         create_app(load_settings({**GOOD_PRODUCTION, "WECHAT_EMULATOR": "1"}))

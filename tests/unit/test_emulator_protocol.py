@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from wechatpy.crypto import WeChatCrypto
 
-from wx_service.emulator.shopper import build_push_xml, sign_and_wrap
-from wx_service.emulator.state import EmulatorState
-from wx_service.protocol.xml import parse_xml
+from wx_service.edges.emulator.shopper import build_push_xml, sign_and_wrap
+from wx_service.edges.emulator.state import EmulatorState
+from wx_service.ground.protocol.xml import parse_xml
 
 
 def _state(token: str, aes_key: str, appid: str) -> EmulatorState:

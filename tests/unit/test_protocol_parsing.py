@@ -10,8 +10,8 @@ import base64
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from wx_service.protocol.crypto import MessageCrypto, pack, pkcs7_pad
-from wx_service.protocol.errors import (
+from wx_service.ground.protocol.crypto import MessageCrypto, pack, pkcs7_pad
+from wx_service.ground.protocol.errors import (
     DecodeBase64Error,
     DecryptError,
     IllegalBuffer,
@@ -19,10 +19,19 @@ from wx_service.protocol.errors import (
     MalformedXml,
     ProtocolError,
 )
-from wx_service.protocol.messages import build_push, dedup_key_for
-from wx_service.protocol.replies import Article, Reply, ReplyTooLarge, cdata_safe, image, news, text
-from wx_service.protocol.replies import parse_reply, transfer_to_customer_service
-from wx_service.protocol.xml import MAX_DEPTH, parse_xml
+from wx_service.ground.protocol.messages import build_push, dedup_key_for
+from wx_service.ground.protocol.replies import (
+    Article,
+    Reply,
+    ReplyTooLarge,
+    cdata_safe,
+    image,
+    news,
+    parse_reply,
+    text,
+    transfer_to_customer_service,
+)
+from wx_service.ground.protocol.xml import MAX_DEPTH, parse_xml
 
 # --- samples copied from the reference --------------------------------------------------------
 # §3.2 official text message

@@ -14,22 +14,22 @@ import json
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from wx_service.protocol.crypto import (
+from wx_service.ground.protocol.crypto import (
     MessageCrypto,
     aes_key_from_encoding_key,
     pack,
     pkcs7_pad,
     unpack,
 )
-from wx_service.protocol.errors import InvalidAppId, InvalidSignature
-from wx_service.protocol.signature import (
+from wx_service.ground.protocol.errors import InvalidAppId, InvalidSignature
+from wx_service.ground.protocol.signature import (
     check_msg_signature,
     check_signature,
     jsapi_signature,
     jsapi_string1,
     sign,
 )
-from wx_service.protocol.xml import parse_xml
+from wx_service.ground.protocol.xml import parse_xml
 
 # --- vector values (copied from the reference file) ------------------------------------------
 # V-ENC-1 inbound body (its Encrypt elided as in the reference)
@@ -503,7 +503,7 @@ def test_v_jssdk_1_fragment_is_stripped_and_values_stay_raw():
 
 def test_v_jssdk_1_through_the_client():
     """V-JSSDK-1 through StoreWeChatClient.jsapi_signature: the wx.config dict, signed as published."""
-    from wx_service.wechat_client import StoreWeChatClient
+    from wx_service.ground.wechat_client import StoreWeChatClient
 
     class _Ticket:
         def get(self) -> str:

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from payments.bill import SHANGHAI, BillFormatError, fen_to_yuan, parse_trade_bill, yuan_to_fen
-from wx_service.emulator.pay_bill import build_trade_bill
-from wx_service.emulator.pay_state import PayEmulatorState
+from wx_service.edges.emulator.pay_bill import build_trade_bill
+from wx_service.edges.emulator.pay_state import PayEmulatorState
 
 MCHID = "1230000109"
 APPID = "wx0123456789abcdef"

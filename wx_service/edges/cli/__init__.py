@@ -1,0 +1,22 @@
+"""Operator commands, `flask --app wsgi <command>`, one module per area:
+
+- `ops`: the database schema, the job worker and the scheduler;
+- `wechat`: the OA's menu and which handler answers which push;
+- `members`: staff, points, coupons, benefits, the member card;
+- `pay`: orders, refunds, reconciliation;
+- `marketing`: parametric QR codes for counters and campaigns;
+- `demo`: the demo store and `serve-demo`.
+
+Each command runs in one transaction where it writes, prints what happened, and exits non-zero
+with the reason when the rules refuse (click.ClickException).
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from wx_service.edges.cli import demo, marketing, members, ops, pay, wechat
+
+
+def register_cli(app: Flask) -> None:
+    for area in (ops, wechat, members, pay, marketing, demo):
+        area.register(app)

@@ -1,0 +1,19 @@
+"""The staff console (/console): sign-in, then the pages staff work in (counter QR, cashier).
+
+Each page is its own blueprint module under this package; `init_app` mounts them all. Pages and
+their JSON calls share one guard (`auth.staff_required`) and one CSRF check for every write.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from wx_service.edges.console import auth, cashier, counter
+
+    production = app.extensions["wx"].settings.ENV_NAME == "production"
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=production, PERMANENT_SESSION_LIFETIME=12 * 3600)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(counter.bp)
+    app.register_blueprint(cashier.bp)

@@ -1,0 +1,55 @@
+"""The cashier page (/console/cashier/): type the amount, scan the shopper's payment code, watch
+the flow (submitted, USERPAYING, queries, PAID / failed / reversed) live, then the next shopper.
+
+The page posts to a JSON call and polls another about once a second; the flow itself runs in
+jobs (payments.cashier), so the till never waits on WeChat inside a request.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, render_template, request
+
+from payments.cashier import MAX_AMOUNT_FEN, CashierRefused, flow_view, parse_yuan, start_codepay
+from payments.config import PaymentsOff, current_payment_config
+from wx_service.edges.console.auth import staff_required
+from wx_service.ground.extensions import db
+
+bp = Blueprint("console_cashier", __name__, url_prefix="/console/cashier", template_folder="templates")
+
+
+@bp.get("/")
+@staff_required
+def index():
+    return render_template("console/cashier.html", max_yuan=MAX_AMOUNT_FEN // 100)
+
+
+@bp.post("/api/charges")
+@staff_required
+def charge():
+    """{amount: "12.30" (yuan, as typed), auth_code, counter?, description?} -> 201 the flow."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return jsonify(error="bad_request", message="send a JSON object"), 400
+    try:
+        current_payment_config()
+    except PaymentsOff as exc:
+        return jsonify(error="payments_off", message=str(exc)), 503
+    amount, code = data.get("amount"), data.get("auth_code")
+    counter, description = data.get("counter") or "cashier", data.get("description") or ""
+    if not all(isinstance(v, str) for v in (amount, code, counter, description)):
+        return jsonify(error="bad_request", message="amount, auth_code, counter and description are text"), 400
+    try:
+        with db.unit_of_work():
+            order = start_codepay(parse_yuan(amount), code, counter, g.staff.id, description)
+            out_trade_no = order.out_trade_no
+    except CashierRefused as exc:
+        return jsonify(error="refused", message=str(exc)), 400
+    return jsonify(flow_view(out_trade_no)), 201
+
+
+@bp.get("/api/charges/<out_trade_no>")
+@staff_required
+def show(out_trade_no: str):
+    view = flow_view(out_trade_no[:32])
+    if view is None:
+        return jsonify(error="not_found", message="no such payment-code order"), 404
+    return jsonify(view)

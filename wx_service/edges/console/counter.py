@@ -1,0 +1,123 @@
+"""The counter page (/console/counter/): staff type an amount, the shopper scans the QR and pays.
+
+Thin edge over payments.counter: parse, call, shape JSON. The page polls
+/console/counter/api/orders/<out_trade_no> every ~1.5 s and turns to 已支付 by itself. The counter id
+comes from ?counter=… (or the form) and is remembered in the session, so a till opened once as
+"1F-cosmetics" stays that counter. Every write needs the CSRF header (auth.staff_required).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, render_template, request, session
+
+from payments import counter as flow
+from payments.config import PaymentsOff
+from wx_service.edges.console.auth import staff_required
+from wx_service.ground.qr_images import qr_png_bytes
+
+bp = Blueprint("console_counter", __name__, url_prefix="/console/counter", template_folder="templates")
+
+
+def _refusal(exc: flow.CounterError) -> tuple[Response, int]:
+    body: dict[str, Any] = {"error": exc.message}
+    out_trade_no = getattr(exc, "out_trade_no", None)
+    if out_trade_no:
+        body["out_trade_no"] = out_trade_no
+        try:
+            body["order"] = flow.order_view(out_trade_no)
+        except flow.UnknownOrder:
+            pass
+    return jsonify(body), exc.status
+
+
+def _payments_off(exc: PaymentsOff) -> tuple[Response, int]:
+    return jsonify(error=f"WeChat Pay is not configured here: {exc}"), 503
+
+
+def _current_counter() -> str | None:
+    """?counter= (validated, then remembered in the session), else the remembered one."""
+    asked = request.args.get("counter")
+    if asked is not None:
+        try:
+            session["counter"] = flow.check_counter(asked)
+        except flow.CounterError:
+            return None
+    return session.get("counter")
+
+
+@bp.get("/")
+@staff_required
+def index():
+    counter = _current_counter()
+    bad = request.args.get("counter") is not None and counter != request.args.get("counter", "").strip()
+    return render_template("console/counter.html", counter=counter,
+                           counter_error="counter is 1-32 letters, digits, '_' or '-'" if bad else "")
+
+
+@bp.get("/api/orders")
+@staff_required
+def recent():
+    counter = request.args.get("counter") or session.get("counter")
+    if not counter:
+        return jsonify(error="choose a counter first (?counter=1F-cosmetics)"), 400
+    try:
+        return jsonify(counter=counter, orders=flow.recent_orders(counter))
+    except flow.CounterError as exc:
+        return _refusal(exc)
+
+
+@bp.post("/api/orders")
+@staff_required
+def create():
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return jsonify(error="send a JSON object {amount, description}"), 400
+    description = data.get("description", "")
+    if not isinstance(description, str) or len(description) > 127:
+        return jsonify(error="description is at most 127 characters"), 400
+    try:
+        counter = flow.check_counter(data.get("counter") or session.get("counter") or "")
+        amount_fen = flow.parse_yuan(data.get("amount"))
+        order = flow.open_native_order(amount_fen, counter, g.staff.id, description)
+    except flow.CounterError as exc:
+        return _refusal(exc)
+    except PaymentsOff as exc:
+        return _payments_off(exc)
+    session["counter"] = counter
+    return jsonify(order=flow.order_view(order.out_trade_no)), 201
+
+
+@bp.get("/api/orders/<out_trade_no>")
+@staff_required
+def show(out_trade_no: str):
+    try:
+        return jsonify(order=flow.order_view(out_trade_no))
+    except flow.CounterError as exc:
+        return _refusal(exc)
+
+
+@bp.post("/api/orders/<out_trade_no>/cancel")
+@staff_required
+def cancel(out_trade_no: str):
+    try:
+        return jsonify(order=flow.cancel(out_trade_no))
+    except flow.CounterError as exc:
+        return _refusal(exc)
+    except PaymentsOff as exc:
+        return _payments_off(exc)
+
+
+@bp.get("/api/orders/<out_trade_no>/qr.png")
+@staff_required
+def qr(out_trade_no: str):
+    """The code_url as a PNG, while the order can still be paid (staff only: it is a live charge)."""
+    try:
+        order = flow.order_view(out_trade_no)
+    except flow.CounterError as exc:
+        return _refusal(exc)
+    if not order["code_url"]:
+        return jsonify(error="this order has no payable QR code"), 404
+    response = Response(qr_png_bytes(order["code_url"]), mimetype="image/png")
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,102 @@
+"""Demo data for one department store, so the demo has something to show. Idempotent."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from marketing.models import Article, QrCode, StoreInfo
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db
+
+STORE = dict(name="南山百货（示范店）", address="示范市南山区海岸路 88 号",
+             opening_hours="周一至周日 10:00-22:00", phone="0755-0000-0000")
+
+ARTICLES = [
+    ("news", "南山百货焕新开业", "一至五层全面升级，新增 40 个品牌"),
+    ("news", "会员日预告", "每月 18 日会员积分双倍"),
+    ("activity", "双十二满 300 减 50", "全场化妆品、服饰参与"),
+    ("activity", "周末亲子手作课", "五楼儿童区，扫码预约"),
+    ("activity", "美妆柜台免费试妆", "二楼美妆区，每日 14:00-18:00"),
+    ("brand", "本周推荐品牌：山茶花", "新品首发，会员专享礼"),
+    ("new_product", "冬季新品到店", "羽绒服、羊绒围巾"),
+    ("discount", "超市生鲜晚市 8 折", "每日 20:00 之后"),
+]
+
+QR_CODES = [
+    ("counter-cosmetics-l2", "二楼美妆柜台", "感谢光临二楼美妆柜台！本周到店试妆即送小样一份。"),
+    ("campaign-double12", "双十二活动海报", "双十二满 300 减 50，活动详情请点击菜单“近期活动”。"),
+]
+
+
+def load_demo_data() -> str:
+    session = db.session
+    if session.scalar(select(func.count()).select_from(StoreInfo)) == 0:
+        session.add(StoreInfo(**STORE))
+    if session.scalar(select(func.count()).select_from(Article)) == 0:
+        now = utcnow()
+        for i, (kind, title, description) in enumerate(ARTICLES):
+            session.add(Article(kind=kind, title=title, description=description,
+                                url=f"https://example.com/articles/{i + 1}",
+                                image_url=f"https://example.com/images/{i + 1}.jpg",
+                                published_at=now - timedelta(hours=i)))
+    for scene, name, follow_up in QR_CODES:
+        if session.scalar(select(QrCode).where(QrCode.scene == scene)) is None:
+            # Demo codes point at the emulator's scan page; real ones come from `qrcode create`.
+            session.add(QrCode(scene=scene, name=name, permanent=True, ticket=f"demo-{scene}",
+                               url=f"http://weixin.qq.com/q/demo-{scene}", follow_up_text=follow_up))
+    session.flush()
+    members = load_demo_members()
+    return (f"demo store ready: {session.scalar(select(func.count()).select_from(Article))} articles, "
+            f"{session.scalar(select(func.count()).select_from(QrCode))} QR codes, {members} members")
+
+
+# One member per level: (level, name, phone, card code, spend in yuan that reaches the level).
+DEMO_MEMBERS = [
+    ("silver", "林小银", "13800000001", "880000000001", 300),
+    ("gold", "王金", "13800000002", "880000000002", 6_000),
+    ("platinum", "陈白金", "13800000003", "880000000003", 25_000),
+    ("diamond", "赵钻石", "13800000004", "880000000004", 60_000),
+]
+
+
+# The demo's console sign-in, printed by `serve-demo`. Only serve-demo (emulator on) sets it.
+DEMO_STAFF = ("demo", "演示店员", "demo-pass-1234")
+
+
+def load_demo_staff() -> str:
+    """A console user for the demo, with a known password (serve-demo only, never production)."""
+    from members import staff as staff_service
+    from members.models import Staff
+
+    username, name, password = DEMO_STAFF
+    if staff_service.get_staff(username) is None:
+        db.session.add(Staff(username=username, name=name))
+        db.session.flush()
+        staff_service.set_password(username, password)
+    return f"console: http://<host>/console/ (sign in as {username} / {password})"
+
+
+def load_demo_members() -> int:
+    """Members at every level, with points from one payment each and, once the card exists on
+    (emulated) WeChat, an active card already in sync. Idempotent by openid, payment and code."""
+    from datetime import date
+
+    from members.cards import current_definition
+    from members.identity import bind_phone, resolve_member, set_profile
+    from members.models import MemberCard, PointsEntry
+    from members.points import award_for_payment
+
+    definition = current_definition()
+    for level, name, phone, code, spend_yuan in DEMO_MEMBERS:
+        openid = f"oDemoMember{level.capitalize()}"
+        member = bind_phone(resolve_member("oa", openid).id, phone)
+        set_profile(member.id, name=name, birthday=date(1990, 1 + len(level), 8))
+        award_for_payment(member.id, spend_yuan * 100, f"demo:{level}", utcnow())
+        if definition is not None and db.session.scalar(select(MemberCard).where(MemberCard.code == code)) is None:
+            latest = db.session.scalar(select(func.max(PointsEntry.id)).where(PointsEntry.member_id == member.id)) or 0
+            db.session.add(MemberCard(member_id=member.id, card_id=definition.card_id, code=code, openid=openid,
+                                      status="active", outer_str="demo", activated_at=utcnow(),
+                                      synced_ledger_id=latest, synced_level=member.level))
+    db.session.flush()
+    return len(DEMO_MEMBERS)

@@ -1,0 +1,48 @@
+"""The emulator playing WeChat's OA template message API (reference §7.6).
+
+The account's templates are the one the store's programme names (as if added in the MP console).
+A send to an unknown openid is 40003, to an unknown template 40037, to a shopper who does not
+follow 43004; a repeated client_msg_id returns the first send's msgid and shows nothing new.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from wx_service.edges.emulator.api import _error, _json_body, _state, wechat_api
+
+bp = Blueprint("emulator_template_api", __name__)
+
+
+def known_templates() -> set[str]:
+    from members.program import load_program
+
+    return {load_program().benefit_template_id}
+
+
+@bp.post("/cgi-bin/message/template/send")
+@wechat_api("message/template/send")
+def template_send():
+    state = _state()
+    body = _json_body()
+    if body is None:
+        return _error(47001)
+    if body.get("template_id") not in known_templates():
+        return _error(40037, "invalid template_id")
+    with state.lock:
+        shopper = state.shoppers.get(str(body.get("touser", "")))
+        if shopper is None:
+            return _error(40003, "invalid openid")
+        if not shopper.subscribed:
+            return _error(43004, "require subscribe")
+        client_msg_id = body.get("client_msg_id")
+        if client_msg_id:
+            for other in state.shoppers.values():
+                for line in other.chat:
+                    if line.get("client_msg_id") == client_msg_id:
+                        return jsonify(errcode=0, errmsg="ok", msgid=line["msgid"])
+        msgid = state.next_msg_id()
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        text = "\n".join(str(v.get("value", "")) for v in data.values() if isinstance(v, dict))
+        state.say(shopper.openid, "account", "text", "template", content=text, template_id=body["template_id"],
+                  client_msg_id=client_msg_id or "", msgid=msgid, data=data)
+    return jsonify(errcode=0, errmsg="ok", msgid=msgid)
