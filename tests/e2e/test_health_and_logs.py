@@ -8,7 +8,7 @@ import logging
 import redis as redis_lib
 import requests
 
-from wx_service.ground.logs import JsonFormatter, _ContextFilter, mask_openid
+from wx_service.ground.logs import JsonFormatter, TextFormatter, _ContextFilter, log_context, mask_openid
 
 
 def test_health_reports_database_and_redis(app, base_url):
@@ -57,3 +57,32 @@ def test_mask_openid_keeps_only_the_ends():
     assert mask_openid("oEmu01abcdefghijklmnop") == "oEmu***mnop"
     assert mask_openid("short") == "***"
     assert mask_openid("") == ""
+
+
+def _one_line(formatter: logging.Formatter, **extra) -> str:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(_ContextFilter())
+    handler.setFormatter(formatter)
+    logger = logging.getLogger("tests.log_fields")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with log_context(msg_id="msg:42"):
+            logger.error("amount 1 differs from the order's 10000 fen", extra=extra)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    return stream.getvalue()
+
+
+def test_the_json_formatter_prints_every_extra_field_after_the_context():
+    line = json.loads(_one_line(JsonFormatter(), out_trade_no="N20261203001", notification_id="EV-1", count=3))
+    assert line["msg"] == "amount 1 differs from the order's 10000 fen"
+    assert (line["out_trade_no"], line["notification_id"], line["count"]) == ("N20261203001", "EV-1", 3)
+    assert line["msg_id"] == "msg:42"
+
+
+def test_the_text_formatter_prints_every_extra_field_after_the_context():
+    line = _one_line(TextFormatter(), out_trade_no="N20261203001", notification_id="EV-1")
+    assert line.rstrip().endswith("[msg_id=msg:42 out_trade_no=N20261203001 notification_id=EV-1]")

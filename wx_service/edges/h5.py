@@ -142,7 +142,7 @@ def oauth_callback() -> Response | tuple[str, int]:
         return _page_error(502, "微信暂时无法响应", "WeChat did not answer; please try again in a moment.", next_path)
     session[OPENID_KEY] = openid
     session[CSRF_KEY] = secrets.token_urlsafe(24)  # a new identity gets a new token
-    log.info("h5 web authorization: shopper signed in", extra={"fields": {"openid": mask_openid(openid)}})
+    log.info("h5 web authorization: shopper signed in", extra={"openid": mask_openid(openid)})
     return redirect(next_path, code=302)
 
 
@@ -213,7 +213,7 @@ def create_order() -> tuple[Response, int]:
         return _json_error(503, "payment_unavailable", exc.message, out_trade_no=exc.out_trade_no)
     except PaymentsOff:
         return _json_error(503, "payment_unavailable", "payments are not available now")
-    log.info("h5 JSAPI order %s", order.out_trade_no, extra={"fields": {"openid": mask_openid(openid)}})
+    log.info("h5 JSAPI order %s", order.out_trade_no, extra={"openid": mask_openid(openid)})
     return jsonify(order=jsapi.buyer_view(order.out_trade_no, openid), pay_params=params), 201
 
 

@@ -286,8 +286,8 @@ def _pipeline() -> WebhookPipeline:
 
 
 def _refuse(exc: ProtocolError) -> Response:
-    log.warning("refused push: %s", exc.detail, extra={"fields": {
-        "code": exc.code, "status": exc.http_status, "remote": request.remote_addr}})
+    log.warning("refused push: %s", exc.detail, extra={
+        "code": exc.code, "status": exc.http_status, "remote": request.remote_addr})
     return Response(f"{type(exc).__name__}: {exc.detail}\n", status=exc.http_status, mimetype="text/plain")
 
 

@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line, carrying the push being handled.
 
 The webhook binds the message id and a masked openid into a context variable; every log line
-written while that push is handled carries them, whatever module writes it.
+written while that push is handled carries them, whatever module writes it. A call site adds its
+own fields with `extra={"out_trade_no": ...}`: both formatters print every one of them.
 """
 from __future__ import annotations
 
@@ -45,6 +46,19 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+# Everything a LogRecord carries of its own; any other attribute came from the call site's
+# `extra=` (logging sets each of its keys as an attribute) and is a field to print.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "ctx", "taskName"}
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, object]:
+    """The one logging rule: every key a call site passes in `extra=` is printed by both
+    formatters, after the fields bound with `log_context`/`bind`."""
+    return {key: value for key, value in vars(record).items()
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_")}
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -54,9 +68,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             **getattr(record, "ctx", {}),
         }
-        extra = getattr(record, "fields", None)
-        if isinstance(extra, dict):
-            entry.update(extra)
+        entry.update(record_fields(record))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -64,10 +76,8 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        ctx = " ".join(f"{k}={v}" for k, v in getattr(record, "ctx", {}).items())
-        extra = getattr(record, "fields", None)
-        if isinstance(extra, dict):
-            ctx = " ".join(filter(None, [ctx, *(f"{k}={v}" for k, v in extra.items())]))
+        pairs = {**getattr(record, "ctx", {}), **record_fields(record)}
+        ctx = " ".join(f"{k}={v}" for k, v in pairs.items())
         line = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
         if ctx:
             line += f" [{ctx}]"

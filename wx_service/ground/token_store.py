@@ -73,7 +73,7 @@ class SharedCredential:
             value, expires_in = self._fetch()
             key = self._key_for_ttl(max(int(expires_in) - EXPIRY_MARGIN, MIN_TTL))
             self.redis.set(key.name, value, ex=key.ttl)
-            log.info("refreshed %s", key.name.rsplit(":", 1)[-1], extra={"fields": {"ttl": key.ttl}})
+            log.info("refreshed %s", key.name.rsplit(":", 1)[-1], extra={"ttl": key.ttl})
             return value
         finally:
             try:
