@@ -36,10 +36,12 @@ from payments.exceptions import WxPayError
 from payments.gateway import WxPayApiError
 from payments.models import CodepayAnswer, Order
 from payments.service import NotificationRejected, PaymentError, apply_payment_notification, create_order, lock_order
+from payments.shapes import Transaction
 from wx_service.ground import redis_keys
 from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db, enqueue_after_commit, redis, services, settings
 from wx_service.ground.redis_keys import cashier_next_run as next_run_key
+from wx_service.ground.validation import BadShape, parse
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +180,8 @@ def _finish(order: Order, decision: codepay.Decision, rows: list[CodepayAnswer])
         resource = _paid_resource(rows)
         assert resource is not None, "caller queries first when no paid transaction is stored"
         try:
-            apply_payment_notification(resource, None, mchid=current_payment_config().mchid)
-        except NotificationRejected as exc:
+            apply_payment_notification(parse(Transaction, resource), None, mchid=current_payment_config().mchid)
+        except (NotificationRejected, BadShape) as exc:
             order.needs_reconcile = True
             log.error("paid answer does not match the order: %s", exc,
                       extra={"out_trade_no": order.out_trade_no})

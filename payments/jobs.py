@@ -35,8 +35,10 @@ from payments.config import PaymentConfig, current_payment_config
 from payments.exceptions import WxPayError
 from payments.gateway import WechatPayGateway, WxPayApiError
 from payments.models import Order, PaymentTransaction, Refund
+from payments.shapes import RefundNotice, Transaction
 from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db, enqueue_after_commit
+from wx_service.ground.validation import BadShape, parse
 
 log = logging.getLogger(__name__)
 
@@ -122,19 +124,28 @@ def _apply_answer(answer: Mapping[str, Any], mchid: str) -> str | None:
     """A query answer applied as WeChat's news; answers that change nothing (NOTPAY while
     waiting) leave no row, so a sweep does not fill the history every minute. Returns the
     order's state afterwards."""
-    out_trade_no = str(answer.get("out_trade_no") or "")
+    try:
+        transaction = parse(Transaction, answer)
+    except BadShape as exc:
+        named = answer.get("out_trade_no") if isinstance(answer, Mapping) else None
+        if isinstance(named, str):
+            _flag(named, f"query answer malformed: {exc}")
+        else:
+            log.error("order query answer malformed: %s", exc)
+        return None
+    out_trade_no = transaction.out_trade_no
     order = service.lock_order(out_trade_no)
     if order is None:
         return None
     try:
-        event = states.Event(answer.get("trade_state"))
+        event = states.Event(transaction.trade_state)
     except ValueError:
         event = None
     if event is not None and event not in (states.Event.REFUND_PARTIAL, states.Event.REFUND_FULL):
         if states.apply(order.state, event).outcome is states.Outcome.UNCHANGED:
             return order.state
     try:
-        result = service.apply_payment_notification(answer, None, mchid=mchid)
+        result = service.apply_payment_notification(transaction, None, mchid=mchid)
     except service.NotificationRejected as exc:
         _flag(out_trade_no, f"query answer refused: {exc}")
         return order.state
@@ -200,8 +211,8 @@ def _apply_refund_answer(answer: Mapping[str, Any]) -> str:
     """A refund answer (refund call or refund query) applied like the notification would be."""
     resource = {**answer, "refund_status": answer.get("status")}
     try:
-        service.apply_refund_notification(resource, None)
-    except service.NotificationRejected as exc:
+        service.apply_refund_notification(parse(RefundNotice, resource), None)
+    except (service.NotificationRejected, BadShape) as exc:
         refund = db.session.scalar(select(Refund).where(Refund.out_refund_no == answer.get("out_refund_no"))
                                    .execution_options(populate_existing=True))
         if refund is not None:

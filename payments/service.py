@@ -22,7 +22,6 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +31,7 @@ from members.models import Member
 from payments import refunds as rules
 from payments import states
 from payments.models import Order, PaymentTransaction, Refund
+from payments.shapes import Amount, RefundAmount, RefundNotice, Transaction
 from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db, enqueue_after_commit
 
@@ -132,13 +132,13 @@ def _seen(notification_id: str | None) -> bool:
 
 
 def _record(order: Order, notification_id: str | None, kind: str, trade_state: str, outcome: str,
-            resource: Mapping[str, Any]) -> None:
+            resource: Transaction | RefundNotice) -> None:
     db.session.add(PaymentTransaction(order_id=order.id, notification_id=notification_id or None,
                                       kind=kind, trade_state=trade_state, outcome=outcome,
-                                      raw=json.dumps(resource, ensure_ascii=False, sort_keys=True)))
+                                      raw=json.dumps(resource.record(), ensure_ascii=False, sort_keys=True)))
 
 
-def _parse_time(value: Any) -> datetime:
+def _parse_time(value: str | None) -> datetime:
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value)
@@ -151,23 +151,22 @@ def _parse_time(value: Any) -> datetime:
 
 # -- payment notifications -------------------------------------------------------------------------
 
-def _check(resource: Mapping[str, Any], field: str, expected: str | None) -> None:
-    if expected is not None and resource.get(field) != expected:
-        raise NotificationRejected(f"{field} {resource.get(field)!r} is not ours")
+def _check(resource: Transaction | RefundNotice, field: str, expected: str | None) -> None:
+    if expected is not None and getattr(resource, field) != expected:
+        raise NotificationRejected(f"{field} {getattr(resource, field)!r} is not ours")
 
 
-def apply_payment_notification(resource: Mapping[str, Any], notification_id: str | None, *,
+def apply_payment_notification(resource: Transaction, notification_id: str | None, *,
                                mchid: str | None = None) -> NotificationResult:
-    """Apply a decrypted transaction resource (TRANSACTION.* notification or a query answer).
+    """Apply a decrypted transaction resource (TRANSACTION.* notification or a query answer),
+    parsed by whoever received it (payments.shapes).
 
     `mchid` is the merchant number we expect (the edge passes the configured one). Raises
     NotificationRejected when the resource does not match our order (see the module docstring).
     """
-    out_trade_no = resource.get("out_trade_no")
-    if not isinstance(out_trade_no, str) or not out_trade_no:
-        raise NotificationRejected("no out_trade_no")
+    out_trade_no = resource.out_trade_no
     _check(resource, "mchid", mchid)
-    trade_state = resource.get("trade_state")
+    trade_state = resource.trade_state
     try:
         event = states.Event(trade_state)
     except ValueError:
@@ -178,20 +177,20 @@ def apply_payment_notification(resource: Mapping[str, Any], notification_id: str
     if order is None:
         raise NotificationRejected(f"no order {out_trade_no}")
     _check(resource, "appid", order.appid)
-    amount = resource.get("amount") or {}
-    if amount.get("total") != order.amount_fen:
-        raise NotificationRejected(f"amount {amount.get('total')!r} differs from the order's "
+    amount = resource.amount or Amount()
+    if amount.total != order.amount_fen:
+        raise NotificationRejected(f"amount {amount.total!r} differs from the order's "
                                    f"{order.amount_fen} fen")
-    if (amount.get("currency") or "CNY") != order.currency:
-        raise NotificationRejected(f"currency {amount.get('currency')!r} differs from the order's")
+    if (amount.currency or "CNY") != order.currency:
+        raise NotificationRejected(f"currency {amount.currency!r} differs from the order's")
     if seen:
         return NotificationResult(order.out_trade_no, "DUPLICATE", order.state)
 
     transition = states.apply(order.state, event)
-    payer = (resource.get("payer") or {}).get("openid")
+    payer = resource.payer.openid if resource.payer is not None else None
     paid_at = order.paid_at
     if transition.changed and event in (states.Event.SUCCESS, states.Event.REFUND) and paid_at is None:
-        paid_at = _parse_time(resource.get("success_time"))
+        paid_at = _parse_time(resource.success_time)
     # Effects first, the order's own changes after. The member's row must be locked before this
     # transaction writes anything that refers to it: points_member_id is a foreign key, and its
     # key-share lock taken before the award's FOR UPDATE would let two payments of one member
@@ -201,7 +200,7 @@ def apply_payment_notification(resource: Mapping[str, Any], notification_id: str
     if transition.changed:
         if payer and not order.payer_openid:
             order.payer_openid = payer
-        transaction_id = resource.get("transaction_id")
+        transaction_id = resource.transaction_id
         if transaction_id and not order.transaction_id:
             order.transaction_id = transaction_id
         order.paid_at = paid_at
@@ -295,7 +294,7 @@ def request_refund(out_trade_no: str, out_refund_no: str, amount_fen: int) -> tu
     return refund, True
 
 
-def apply_refund_notification(resource: Mapping[str, Any], notification_id: str | None, *,
+def apply_refund_notification(resource: RefundNotice, notification_id: str | None, *,
                               mchid: str | None = None) -> NotificationResult:
     """Apply a decrypted refund resource (REFUND.SUCCESS / ABNORMAL / CLOSED, or a query answer).
 
@@ -304,22 +303,20 @@ def apply_refund_notification(resource: Mapping[str, Any], notification_id: str 
     before the payment news proves the payment, points are awarded then reversed) and takes back
     points in proportion, once, keyed by out_refund_no.
     """
-    out_trade_no, out_refund_no = resource.get("out_trade_no"), resource.get("out_refund_no")
-    if not isinstance(out_trade_no, str) or not isinstance(out_refund_no, str) or not out_refund_no:
-        raise NotificationRejected("no out_trade_no or out_refund_no")
+    out_trade_no, out_refund_no = resource.out_trade_no, resource.out_refund_no
     _check(resource, "mchid", mchid)
     try:
-        status = rules.RefundStatus(resource.get("refund_status"))
+        status = rules.RefundStatus(resource.refund_status)
     except ValueError:
-        raise NotificationRejected(f"unknown refund_status {resource.get('refund_status')!r}") from None
+        raise NotificationRejected(f"unknown refund_status {resource.refund_status!r}") from None
     order = lock_order(out_trade_no)
     if order is None:
         raise NotificationRejected(f"no order {out_trade_no}")
-    amount = resource.get("amount") or {}
-    if amount.get("total") is not None and amount.get("total") != order.amount_fen:
-        raise NotificationRejected(f"order total {amount.get('total')!r} differs from the order's "
+    amount = resource.amount or RefundAmount()
+    if amount.total is not None and amount.total != order.amount_fen:
+        raise NotificationRejected(f"order total {amount.total!r} differs from the order's "
                                    f"{order.amount_fen} fen")
-    refund_fen = amount.get("refund")
+    refund_fen = amount.refund
     rows = _refunds_of(order)
     refund = next((r for r in rows if r.out_refund_no == out_refund_no), None)
     if refund is not None and refund_fen is not None and refund_fen != refund.amount_fen:
@@ -328,7 +325,7 @@ def apply_refund_notification(resource: Mapping[str, Any], notification_id: str 
     if _seen(notification_id):
         return NotificationResult(order.out_trade_no, "DUPLICATE", order.state)
     if refund is None:
-        if not isinstance(refund_fen, int) or isinstance(refund_fen, bool) or refund_fen <= 0:
+        if refund_fen is None or refund_fen <= 0:
             raise NotificationRejected("refund amount missing")
         # Not requested by us: cap it against the order's amount (paid or about to be proven paid).
         decision = rules.decide_refund(order.amount_fen, _refund_rules(rows), out_refund_no, refund_fen)
@@ -340,8 +337,8 @@ def apply_refund_notification(resource: Mapping[str, Any], notification_id: str 
                         status=rules.RefundStatus.PROCESSING.value)
         db.session.add(refund)
         rows.append(refund)
-    if resource.get("refund_id") and not refund.refund_id:
-        refund.refund_id = resource["refund_id"]
+    if resource.refund_id and not refund.refund_id:
+        refund.refund_id = resource.refund_id
 
     move = rules.apply_refund_status(refund.status, status)
     outcome = states.Outcome.UNCHANGED
@@ -355,7 +352,7 @@ def apply_refund_notification(resource: Mapping[str, Any], notification_id: str 
         refund.status = move.status.value
         outcome = states.Outcome.APPLIED
         if move.status is rules.RefundStatus.SUCCESS:
-            refund.succeeded_at = _parse_time(resource.get("success_time"))
+            refund.succeeded_at = _parse_time(resource.success_time)
             event = rules.order_refund_event(order.amount_fen, _refund_rules(rows))
             if event is not None:
                 transition = states.apply(order.state, event)

@@ -20,7 +20,9 @@ from members.models import PointsEntry
 from payments import counter, jobs, service
 from payments.config import current_payment_config
 from payments.models import Order, PaymentTransaction
+from payments.shapes import Transaction
 from tests.integration.members_helpers import balance, make_member, make_staff, uow
+from wx_service.ground.validation import parse
 
 COUNTER = "1F-cosmetics"
 SHOPPER = "oShopperCounter0000000000001"
@@ -128,7 +130,8 @@ def test_a_member_pays_the_qr_and_gets_points_once(app, base_url):
     # The same news again (a query answer, a cancel pressed late) changes nothing.
     answer = in_app(app, lambda: current_payment_config().gateway(order.appid).query_by_out_trade_no(order.out_trade_no))
     with uow(app):
-        again = service.apply_payment_notification(answer, None, mchid=current_payment_config().mchid)
+        again = service.apply_payment_notification(parse(Transaction, answer), None,
+                                                   mchid=current_payment_config().mchid)
     assert again.outcome == "IGNORED"
     assert in_app(app, lambda: counter.cancel(order.out_trade_no))["state"] == "PAID"
     assert len(payment_entries(app, order.out_trade_no)) == 1

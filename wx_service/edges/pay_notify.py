@@ -7,9 +7,7 @@ acknowledged that was not committed.
 """
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -17,7 +15,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from payments import service
 from payments.config import PaymentConfig, load_payment_config
 from payments.exceptions import DecryptFailed, SignatureProbe, StaleTimestamp, UnknownSerial, VerificationFailed
+from payments.shapes import NotificationEnvelope, RefundNotice, Transaction
 from payments.wxpay_v3 import decrypt_resource
+from wx_service.ground.validation import BadShape, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -71,24 +71,29 @@ def _handle(kind: str) -> Response:
     except VerificationFailed as exc:
         log.warning("pay notification refused: %s", type(exc).__name__)
         return _fail(401, "signature verification failed")
+    shape = RefundNotice if kind == "refund" else Transaction
+    envelope: NotificationEnvelope | None = None
     try:
-        envelope = json.loads(body)
-        resource = envelope["resource"]
-        notification_id = envelope.get("id")
-        plain: dict[str, Any] = json.loads(decrypt_resource(config.apiv3_key, resource))
-        if not isinstance(plain, dict) or not isinstance(notification_id, (str, type(None))):
-            raise ValueError("resource is not an object")
+        envelope = parse_json(NotificationEnvelope, body)
+        resource = parse_json(shape, decrypt_resource(config.apiv3_key, envelope.resource.model_dump()))
     except DecryptFailed:
+        log.warning("pay notification does not decrypt", extra={"notification_id": envelope and envelope.id})
         return _fail(400, "resource does not decrypt")
-    except (ValueError, KeyError, TypeError):
-        return _fail(400, "malformed notification")
+    except BadShape as exc:
+        # Signed by WeChat and still not the shape it documents: say which field, keep no
+        # traceback, and let WeChat's retries bring it back while someone looks.
+        log.error("pay notification malformed: %s", exc,
+                  extra={"notification_id": envelope and envelope.id, "kind": kind})
+        return _fail(400, f"malformed notification: {exc}")
+    notification_id = envelope.id
     apply = service.apply_refund_notification if kind == "refund" else service.apply_payment_notification
     db = current_app.extensions["wx"].db
     try:
         with db.unit_of_work():
-            result = apply(plain, notification_id, mchid=config.mchid)
+            result = apply(resource, notification_id, mchid=config.mchid)
     except service.NotificationRejected as exc:
-        log.error("pay notification rejected: %s", exc, extra={"notification_id": notification_id})
+        log.error("pay notification rejected: %s", exc, extra={"notification_id": notification_id, "kind": kind,
+                                                                "out_trade_no": resource.out_trade_no})
         return _fail(400, str(exc))
     except IntegrityError as exc:
         if service.is_duplicate_notification(exc):
@@ -98,7 +103,8 @@ def _handle(kind: str) -> Response:
     except SQLAlchemyError:
         log.exception("pay notification not stored")
         return _fail(500, "not stored")
-    log.info("pay notification", extra={"kind": kind, "outcome": result.outcome, "state": result.state})
+    log.info("pay notification", extra={"kind": kind, "outcome": result.outcome, "state": result.state,
+                                        "notification_id": notification_id, "out_trade_no": result.out_trade_no})
     return Response(status=204)
 
 
