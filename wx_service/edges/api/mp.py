@@ -12,7 +12,7 @@ import json
 import logging
 import secrets
 import time
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import IntegrityError
@@ -26,14 +26,18 @@ from payments import counter as pay_flow
 from payments import jsapi
 from payments.config import PaymentsOff
 from wx_service.edges.api import mp_json, mp_sessions
+from wx_service.edges.api.mp_bodies import CodeRequest, PayOrderRequest
 from wx_service.edges.api.mp_openapi import SPEC
 from wx_service.ground import mp_client
 from wx_service.ground.extensions import db, wechat_client
 from wx_service.ground.protocol.signature import card_ext_signature
+from wx_service.ground.validation import BadShape, parse_json
 from wx_service.ground.wechat_client import WeChatApiError
 
 bp = Blueprint("mp_api", __name__)
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CODE_ERRORS = {40029, 40163, 40226}  # the mini-program should call wx.login / ask again
 MAX_PER_PAGE = 100
@@ -70,18 +74,12 @@ def _wechat_failure(exc: WeChatApiError, what: str) -> ApiError:
                     wechat_errcode=exc.errcode)
 
 
-def _json_object() -> dict[str, Any]:
-    data = request.get_json(force=True, silent=True)
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
-    return data
-
-
-def _code(data: dict[str, Any]) -> str:
-    code = data.get("code")
-    if not isinstance(code, str) or not 1 <= len(code) <= 128:
-        raise ApiError(400, "bad_request", "code (a string from wx.login or the phone button) is required")
-    return code
+def _body(shape: type[T]) -> T:
+    """The request body as `shape`, or a 400 that names the wrong field."""
+    try:
+        return parse_json(shape, request.get_data(cache=False))
+    except BadShape as exc:
+        raise ApiError(400, "bad_request", str(exc), field=exc.field) from None
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -142,7 +140,7 @@ def openapi() -> Response:
 @bp.post("/login")
 def login() -> Response:
     """wx.login's code → WeChat's openid/unionid → the member → our session token."""
-    code = _code(_json_object())
+    code = _body(CodeRequest).code
     try:
         wx_login = mp_client.code2session(code)
     except WeChatApiError as exc:
@@ -164,7 +162,7 @@ def login() -> Response:
 @authenticated
 def phone(session: mp_sessions.MpSession) -> Response:
     """Bind the phone WeChat verified; a duplicate member with it is merged, someone else's is 409."""
-    code = _code(_json_object())
+    code = _body(CodeRequest).code
     try:
         verified = mp_client.phone_number(code, session.openid)
     except WeChatApiError as exc:
@@ -247,29 +245,18 @@ def card_add_params(session: mp_sessions.MpSession) -> Response:
 
 # -- payment ---------------------------------------------------------------------------------------
 
-MAX_PAY_FEN = pay_flow.MAX_AMOUNT_FEN
-
-
 @bp.post("/pay/orders")
 @authenticated
 def pay_order(session: mp_sessions.MpSession) -> Response:
     """A JSAPI order for the signed-in buyer and what wx.requestPayment needs to pay it. WeChat is
     called outside any transaction; its refusal closes the order (502), no clear answer leaves it
     unpaid for the jobs to settle (503, try again)."""
-    data = _json_object()
-    amount = data.get("amount_fen")
-    if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= MAX_PAY_FEN:
-        raise ApiError(400, "bad_request", f"amount_fen must be an integer from 1 to {MAX_PAY_FEN}")
-    description = data.get("description")
-    if not isinstance(description, str) or not 1 <= len(description.strip()) <= 127:
-        raise ApiError(400, "bad_request", "description is a string of 1-127 characters")
-    source = data.get("source", "")
-    if not isinstance(source, str) or len(source) > 64:
-        raise ApiError(400, "bad_request", "source is a string of at most 64 characters")
+    body = _body(PayOrderRequest)
     with db.unit_of_work():
         member_id = _member_id(session)
     try:
-        order, params = jsapi.open_jsapi_order(amount, description.strip(), session.openid, member_id, source)
+        order, params = jsapi.open_jsapi_order(body.amount_fen, body.description.strip(), session.openid,
+                                               member_id, body.source)
     except pay_flow.WechatRefused as exc:
         raise ApiError(502, "payment_refused", exc.message, out_trade_no=exc.out_trade_no) from None
     except pay_flow.OutcomeUnknown as exc:

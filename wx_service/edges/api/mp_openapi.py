@@ -2,11 +2,14 @@
 
 A Python dict rather than a YAML file: no new dependency, and the tests validate both the
 document (openapi-spec-validator) and real responses against its schemas (jsonschema), so it
-cannot drift from the code unnoticed.
+cannot drift from the code unnoticed. Request bodies are not written here at all: their schemas
+are generated from the pydantic shapes the views parse them into (mp_bodies).
 """
 from __future__ import annotations
 
 from typing import Any
+
+from wx_service.edges.api.mp_bodies import CodeRequest, PayOrderRequest, request_schema
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -37,8 +40,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 _TIME = {"type": "string", "format": "date-time", "description": "ISO-8601, UTC, with offset"}
 _FEN = {"type": "integer", "description": "money in fen (1/100 yuan)"}
-_CODE_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["code"], "properties": {"code": {"type": "string", "minLength": 1, "maxLength": 128}}}}}}
+_CODE_BODY = {"required": True, "content": {"application/json": {"schema": _ref("CodeRequest")}}}
 _AUTH = [{"bearer": []}]
 
 SCHEMAS: dict[str, Any] = {
@@ -46,7 +48,8 @@ SCHEMAS: dict[str, Any] = {
         "error": {"type": "string", "description": "machine-readable code"},
         "message": {"type": "string", "description": "for people"},
         "wechat_errcode": _nullable({"type": "integer"}),
-        "out_trade_no": {"type": "string", "description": "the order concerned, for payment errors"}}},
+        "out_trade_no": {"type": "string", "description": "the order concerned, for payment errors"},
+        "field": {"type": "string", "description": "for a malformed body: the path of the wrong field"}}},
     "LevelRef": {"type": "object", "required": ["code", "name"], "additionalProperties": False, "properties": {
         "code": {"type": "string"}, "name": {"type": "string"}}},
     "Level": {"type": "object", "additionalProperties": False,
@@ -101,11 +104,9 @@ SCHEMAS: dict[str, Any] = {
             "type": "object", "additionalProperties": False, "required": ["cardId", "cardExt"], "properties": {
                 "cardId": {"type": "string"},
                 "cardExt": {"type": "string", "description": "JSON: timestamp, nonce_str, signature"}}}}}},
-    "PayOrderRequest": {"type": "object", "required": ["amount_fen", "description"], "properties": {
-        "amount_fen": {**_FEN, "minimum": 1, "maximum": 5_000_000},
-        "description": {"type": "string", "minLength": 1, "maxLength": 127, "description": "shown in WeChat's bill"},
-        "source": {"type": "string", "maxLength": 64,
-                   "description": "the online touch that led to the purchase (a QR scene, an article…)"}}},
+    # Request bodies: generated from the shapes the views parse them into (mp_bodies).
+    "CodeRequest": request_schema(CodeRequest),
+    "PayOrderRequest": request_schema(PayOrderRequest),
     "PayOrder": {"type": "object", "additionalProperties": False, "required": [
         "out_trade_no", "state", "paid", "amount_fen", "description", "created_at", "expires_at", "paid_at",
         "points_awarded"], "properties": {

@@ -6,11 +6,12 @@ jobs (payments.cashier), so the till never waits on WeChat inside a request.
 """
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, render_template, request
+from flask import Blueprint, g, jsonify, render_template
 
 from payments.cashier import MAX_AMOUNT_FEN, CashierRefused, flow_view, parse_yuan, start_codepay
 from payments.config import PaymentsOff, current_payment_config
 from wx_service.edges.console.auth import staff_required
+from wx_service.edges.console.bodies import BadShape, ChargeRequest, json_body
 from wx_service.ground.extensions import db
 
 bp = Blueprint("console_cashier", __name__, url_prefix="/console/cashier", template_folder="templates")
@@ -26,20 +27,18 @@ def index():
 @staff_required
 def charge():
     """{amount: "12.30" (yuan, as typed), auth_code, counter?, description?} -> 201 the flow."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return jsonify(error="bad_request", message="send a JSON object"), 400
+    try:
+        body = json_body(ChargeRequest)
+    except BadShape as exc:
+        return jsonify(error="bad_request", message=str(exc), field=exc.field), 400
     try:
         current_payment_config()
     except PaymentsOff as exc:
         return jsonify(error="payments_off", message=str(exc)), 503
-    amount, code = data.get("amount"), data.get("auth_code")
-    counter, description = data.get("counter") or "cashier", data.get("description") or ""
-    if not all(isinstance(v, str) for v in (amount, code, counter, description)):
-        return jsonify(error="bad_request", message="amount, auth_code, counter and description are text"), 400
     try:
         with db.unit_of_work():
-            order = start_codepay(parse_yuan(amount), code, counter, g.staff.id, description)
+            order = start_codepay(parse_yuan(body.amount), body.auth_code, body.counter or "cashier", g.staff.id,
+                                  body.description or "")
             out_trade_no = order.out_trade_no
     except CashierRefused as exc:
         return jsonify(error="refused", message=str(exc)), 400

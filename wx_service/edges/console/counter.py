@@ -14,6 +14,7 @@ from flask import Blueprint, Response, g, jsonify, render_template, request, ses
 from payments import counter as flow
 from payments.config import PaymentsOff
 from wx_service.edges.console.auth import staff_required
+from wx_service.edges.console.bodies import BadShape, NativeOrderRequest, json_body
 from wx_service.ground.qr_images import qr_png_bytes
 
 bp = Blueprint("console_counter", __name__, url_prefix="/console/counter", template_folder="templates")
@@ -70,16 +71,14 @@ def recent():
 @bp.post("/api/orders")
 @staff_required
 def create():
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return jsonify(error="send a JSON object {amount, description}"), 400
-    description = data.get("description", "")
-    if not isinstance(description, str) or len(description) > 127:
-        return jsonify(error="description is at most 127 characters"), 400
     try:
-        counter = flow.check_counter(data.get("counter") or session.get("counter") or "")
-        amount_fen = flow.parse_yuan(data.get("amount"))
-        order = flow.open_native_order(amount_fen, counter, g.staff.id, description)
+        body = json_body(NativeOrderRequest)
+    except BadShape as exc:
+        return jsonify(error=str(exc), field=exc.field), 400
+    try:
+        counter = flow.check_counter(body.counter or session.get("counter") or "")
+        amount_fen = flow.parse_yuan(body.amount)
+        order = flow.open_native_order(amount_fen, counter, g.staff.id, body.description)
     except flow.CounterError as exc:
         return _refusal(exc)
     except PaymentsOff as exc:
