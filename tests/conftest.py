@@ -12,12 +12,25 @@ import time
 
 import pytest
 import requests
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from config import load_settings
 from wx_service.app import all_metadata, create_app
 from wx_service.ground.db import upgrade_database
+
+# The fuzz suite's budgets (tests/fuzz): `ci` is bounded and derandomized, so CI is fast and
+# repeatable; `long` is the large random run that bench/fuzz_entry_points.py drives
+# (`pytest tests/fuzz --hypothesis-profile long`). Fixtures here are set up once per test and
+# shared by its examples on purpose (a signed-in session, a payment configuration).
+_FUZZ = dict(deadline=None, print_blob=True,
+             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                    HealthCheck.data_too_large, HealthCheck.filter_too_much])
+hypothesis_settings.register_profile("ci", max_examples=40, derandomize=True, database=None, **_FUZZ)
+hypothesis_settings.register_profile("long", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "4000")), **_FUZZ)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REAL_DB = bool(os.environ.get("DATABASE_URL"))
 REAL_REDIS = bool(os.environ.get("REDIS_URL"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import secrets
 import time
 
@@ -16,6 +17,7 @@ from wx_service.edges.emulator.state import ERRMSG, EmulatorState
 from wx_service.ground.qr_images import qr_png_bytes
 
 bp = Blueprint("emulator_api", __name__)
+log = logging.getLogger(__name__)
 
 
 def _state() -> EmulatorState:
@@ -44,18 +46,28 @@ def _refuse_code_exchange(args, code_field: str) -> Response | None:
 def _json_body() -> dict | None:
     try:
         value = json.loads(request.get_data() or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
 
 def wechat_api(api: str, needs_token: bool = True):
-    """Wrap a view so that injected faults and the token check run first, as WeChat's would."""
+    """Wrap a view so that injected faults and the token check run first, as WeChat's would.
+
+    A body the view cannot read (a list where an object belongs, a number for a string) gets
+    WeChat's own answer for malformed data, errcode 47001, never a 500: the service under test
+    must see what WeChat would send it."""
     def wrap(view):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
             refused = _gate(api, needs_token)
-            return refused if refused is not None else view(*args, **kwargs)
+            if refused is not None:
+                return refused
+            try:
+                return view(*args, **kwargs)
+            except (TypeError, AttributeError, KeyError, ValueError, IndexError, RecursionError) as exc:
+                log.warning("emulator: %s body not understood (%s): answered 47001", api, type(exc).__name__)
+                return _error(47001)
         return wrapped
     return wrap
 

@@ -1,0 +1,309 @@
+"""Property-based fuzzing of every entry point, each input well authenticated so that what is
+tested is the body: the OA webhook in its three modes (valid signatures, valid encryption), both
+pay notifications (signed by WeChat Pay's key, over arbitrary JSON and over arbitrary resources),
+the mini-program API (a live session), the console's JSON APIs (signed in, with CSRF), and the
+emulator's WeChat API (a valid access token).
+
+Invariants for every input (tests/fuzz/harness.py): never a 5xx, never a traceback in the log,
+and a refused input changes nothing. The CI profile runs a bounded, derandomized number of
+examples; `bench/fuzz_entry_points.py` runs the `long` profile (10⁵ inputs in all).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import time
+import uuid
+from urllib.parse import quote
+
+import jsonschema
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from members import staff as staff_service
+from payments.wxpay_v3 import encrypt_resource
+from tests.fuzz.harness import Harness, deep_json, dumps, huge_text, json_values, mutations, odd_text
+from tests.integration.members_helpers import make_member, make_staff, uow
+from tests.integration.test_pay_notify import APIV3_KEY, keys, make_order, pay, refund_resource, signed_headers, transaction  # noqa: F401,F811 (fixtures)
+from wx_service.edges.api import mp_sessions
+from wx_service.edges.api.mp_openapi import SPEC
+from wx_service.edges.emulator.shopper import build_push_xml, sign_and_wrap
+
+# -- the OA webhook ----------------------------------------------------------------------------------
+
+PUSH_NAMES = ["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "Event", "EventKey",
+              "Ticket", "Latitude", "Longitude", "PicUrl", "MediaId", "Encrypt", "CardId", "UserCardCode"]
+push_values = odd_text | huge_text.map(lambda s: s[:20_000]) | st.integers() | st.sampled_from(
+    ["text", "event", "image", "subscribe", "CLICK", "SCAN", "qrscene_", "user_get_card", "location", "voice"])
+push_fields = st.lists(st.tuples(st.sampled_from(PUSH_NAMES) | st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,20}", fullmatch=True),
+                                 push_values), max_size=12)
+
+
+def _text_push(emulator, content: str) -> list:
+    return [("ToUserName", emulator.original_id), ("FromUserName", "oFuzz" + secrets.token_hex(8)),
+            ("CreateTime", int(time.time())), ("MsgType", "text"), ("Content", content),
+            ("MsgId", emulator.next_msg_id())]
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _xml_bodies(emulator):
+    """Pushes WeChat could never send: arbitrary fields, one field of a real push made hostile,
+    and things that are not a push at all."""
+    def one_field_wrong(args):
+        index, value, drop = args
+        fields = _text_push(emulator, "你好")
+        if drop:
+            del fields[index % len(fields)]
+        else:
+            fields[index % len(fields)] = (fields[index % len(fields)][0], value)
+        return build_push_xml(fields)
+
+    return st.one_of(
+        push_fields.map(build_push_xml),
+        st.tuples(st.integers(0, 5), push_values, st.booleans()).map(one_field_wrong),
+        odd_text,
+        st.integers(10, 3_000).map(lambda n: "<xml>" + "<a>" * n + "</a>" * n + "</xml>"),
+        st.sampled_from(["", "<xml>", "<xml></xml>", "<xml><ToUserName/></xml>", '{"MsgType": "text"}',
+                         "<?xml version='1.0' encoding='gbk'?><xml/>", "<xml><![CDATA[x]]></xml>"]),
+    )
+
+
+@pytest.mark.parametrize("mode", ["plaintext", "compatible", "safe"])
+def test_webhook_bodies(app, emulator, mode):
+    client = app.test_client()
+    with Harness(app, f"webhook:{mode}") as harness:
+        @given(xml=_xml_bodies(emulator))
+        def run(xml: str) -> None:
+            try:
+                query, body = sign_and_wrap(emulator, xml, mode)
+            except UnicodeEncodeError:  # lone surrogates: not UTF-8, sent as the bytes they make
+                query, _ = sign_and_wrap(emulator, "<xml/>", "plaintext")
+                body = xml.encode("utf-8", "surrogatepass")
+                if mode != "plaintext":
+                    query, body = sign_and_wrap(emulator, xml.encode("utf-8", "replace").decode(), mode)
+            harness.check(lambda: client.post("/wechat", query_string=query, data=body,
+                                              headers={"Content-Type": "text/xml"}))
+        run()
+
+
+@pytest.mark.parametrize("mode", ["compatible", "safe"])
+def test_webhook_envelopes(app, emulator, mode):
+    """Well-signed envelopes whose Encrypt (and the rest) is anything at all."""
+    client = app.test_client()
+    with Harness(app, f"webhook-envelope:{mode}") as harness:
+        @given(encrypt=odd_text.filter(_utf8) | st.binary(max_size=512).map(lambda b: base64.b64encode(b).decode()),
+               extra=push_fields)
+        def run(encrypt: str, extra: list) -> None:
+            from wx_service.ground.protocol.signature import sign
+
+            ts, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
+            query = {"signature": sign(emulator.token, ts, nonce), "timestamp": ts, "nonce": nonce,
+                     "encrypt_type": "aes", "msg_signature": sign(emulator.token, ts, nonce, encrypt)}
+            body = build_push_xml([("ToUserName", emulator.original_id), ("Encrypt", encrypt), *extra])
+            harness.check(lambda: client.post("/wechat", query_string=query, data=body.encode("utf-8", "surrogatepass"),
+                                              headers={"Content-Type": "text/xml"}))
+        run()
+
+
+# -- WeChat Pay notifications ------------------------------------------------------------------------
+
+def _send_signed(client, keys, path: str, body: bytes):
+    return client.post(path, data=body, headers=signed_headers(keys["platform"], body))
+
+
+@pytest.mark.parametrize("path", ["/pay/notify", "/pay/refund-notify"])
+def test_pay_notification_envelopes(app, keys, pay, path):
+    """Any JSON at all, correctly signed."""
+    client = app.test_client()
+    with Harness(app, f"pay-envelope:{path}") as harness:
+        @given(body=json_values.map(dumps) | deep_json.map(str.encode) | st.binary(max_size=256))
+        def run(body: bytes) -> None:
+            harness.check(lambda: _send_signed(client, keys, path, body))
+        run()
+
+
+def _notification(resource: dict | str, refund: bool) -> bytes:
+    plaintext = resource if isinstance(resource, str) else json.dumps(resource, ensure_ascii=True, allow_nan=True)
+    return json.dumps({"id": str(uuid.uuid4()), "create_time": "2026-11-22T17:00:01+08:00",
+                       "resource_type": "encrypt-resource",
+                       "event_type": "REFUND.SUCCESS" if refund else "TRANSACTION.SUCCESS",
+                       "resource": encrypt_resource(APIV3_KEY, plaintext,
+                                                    associated_data="refund" if refund else "transaction",
+                                                    original_type="refund" if refund else "transaction")}).encode()
+
+
+@pytest.mark.parametrize("refund", [False, True], ids=["payment", "refund"])
+def test_pay_notification_resources(app, keys, pay, refund):
+    """A real envelope, signed and encrypted, around a resource of any shape: for an order that
+    exists, one field of a genuine resource made wrong, or anything at all."""
+    client = app.test_client()
+    out_trade_no = "NFUZZ" + uuid.uuid4().hex[:16]
+    make_order(app, out_trade_no, 10000)
+    base = (refund_resource(out_trade_no, "R" + out_trade_no, 10000, 100) if refund
+            else transaction(out_trade_no, 10000))
+    path = "/pay/refund-notify" if refund else "/pay/notify"
+    with Harness(app, f"pay-resource:{path}") as harness:
+        @given(resource=mutations(base) | json_values | deep_json)
+        def run(resource) -> None:
+            harness.check(lambda: _send_signed(client, keys, path, _notification(resource, refund)))
+        run()
+
+
+# -- the mini-program API ----------------------------------------------------------------------------
+
+MP_BODIES = {"/login": {"code": "0a3Fuzz"}, "/phone": {"code": "0b4Fuzz"},
+             "/pay/orders": {"amount_fen": 100, "description": "咖啡", "source": "qr:fuzz"}}
+
+
+@pytest.fixture
+def mp_token(app):
+    member_id = make_member(app)
+    with app.app_context():
+        return mp_sessions.create(member_id, "oMpFuzz" + secrets.token_hex(6), "session-key").token
+
+
+@pytest.mark.parametrize("path", list(MP_BODIES))
+def test_mini_program_bodies(app, mp_token, path):
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {mp_token}", "Content-Type": "application/json"}
+    with Harness(app, f"mp:{path}") as harness:
+        @given(body=mutations(MP_BODIES[path]).map(dumps) | json_values.map(dumps) | deep_json.map(str.encode)
+               | st.binary(max_size=128))
+        def run(body: bytes) -> None:
+            harness.check(lambda: client.post("/api/mp" + path, data=body, headers=headers))
+        run()
+
+
+def test_mini_program_queries(app, mp_token):
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {mp_token}"}
+    with Harness(app, "mp:/points?") as harness:
+        @given(page=odd_text | st.integers().map(str), per_page=odd_text | st.integers().map(str))
+        def run(page: str, per_page: str) -> None:
+            # Percent-encoded by hand: a lone surrogate goes as the bytes it makes, as a hostile client's would.
+            query = "&".join(f"{k}={quote(v.encode('utf-8', 'surrogatepass'))}" for k, v in
+                             (("page", page), ("per_page", per_page)))
+            harness.check(lambda: client.get(f"/api/mp/points?{query}", headers=headers))
+        run()
+
+
+def _integral_floats(value) -> bool:
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf")) and value.is_integer()
+    if isinstance(value, dict):
+        return any(_integral_floats(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_integral_floats(v) for v in value)
+    return False
+
+
+def _outside_json_schema(value) -> bool:
+    """Bodies JSON Schema cannot judge the way the strict shapes do: integral floats (JSON Schema
+    counts 100.0 as an integer, the shapes do not) and unpaired surrogate escapes (refused when
+    the body is parsed, as RFC 8259 allows)."""
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf")) and value.is_integer()
+    if isinstance(value, str):
+        return not _utf8(value)
+    if isinstance(value, dict):
+        return any(_outside_json_schema(k) or _outside_json_schema(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_outside_json_schema(v) for v in value)
+    return False
+
+
+def test_the_spec_and_the_validation_agree_on_pay_order_bodies(app, mp_token, monkeypatch):
+    """What the OpenAPI request schema accepts, the view accepts, and what it refuses the view
+    refuses as bad_request. WeChat Pay is switched off for the run: an accepted body gets a 503
+    (payment_unavailable), never a 400."""
+    from payments import jsapi
+    from payments.config import PaymentsOff
+
+    def off(*_args, **_kwargs):
+        raise PaymentsOff("off for this test")
+
+    monkeypatch.setattr(jsapi, "open_jsapi_order", off)
+    schema = {**SPEC["components"]["schemas"]["PayOrderRequest"], "components": SPEC["components"]}
+    validator = jsonschema.Draft202012Validator(schema)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {mp_token}", "Content-Type": "application/json"}
+
+    @given(body=mutations(MP_BODIES["/pay/orders"]))
+    def run(body: dict) -> None:
+        if _outside_json_schema(body):
+            return
+        response = client.post("/api/mp/pay/orders", data=dumps(body), headers=headers)
+        refused = response.status_code == 400 and response.get_json()["error"] == "bad_request"
+        assert refused != validator.is_valid(body), (body, response.status_code, response.get_json())
+        assert response.status_code in (400, 503), response.status_code
+    run()
+
+
+# -- the console's JSON APIs -------------------------------------------------------------------------
+
+@pytest.fixture
+def console(app):
+    """A test client signed in to the console, and its CSRF token."""
+    make_staff(app, "fuzz")
+    with uow(app):
+        staff_service.set_password("fuzz", "fuzz-pass-1234")
+    client = app.test_client()
+    page = client.get("/console/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/console/login", data={"csrf_token": token, "username": "fuzz",
+                                               "password": "fuzz-pass-1234"}).status_code in (200, 302)
+    page = client.get("/console/counter/", query_string={"counter": "1F-fuzz"}).get_data(as_text=True)
+    return client, re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+CONSOLE_BODIES = {"/console/counter/api/orders": {"amount": "12.80", "description": "口红", "counter": "1F-fuzz"},
+                  # Not a payment code: a body of the right shape is refused by the cashier's rules
+                  # (400) instead of starting a payment-code flow that polls in the background.
+                  "/console/cashier/api/charges": {"amount": "12.80", "auth_code": "not-a-code",
+                                                   "counter": "cashier", "description": "x"}}
+
+
+@pytest.mark.parametrize("path", list(CONSOLE_BODIES))
+def test_console_json_bodies(app, console, path):
+    client, csrf = console
+    headers = {"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    with Harness(app, f"console:{path}") as harness:
+        @given(body=mutations(CONSOLE_BODIES[path]).map(dumps) | json_values.map(dumps) | deep_json.map(str.encode)
+               | st.binary(max_size=128))
+        def run(body: bytes) -> None:
+            harness.check(lambda: client.post(path, data=body, headers=headers))
+        run()
+
+
+# -- the emulator's WeChat API -----------------------------------------------------------------------
+
+EMULATOR_CALLS = ["/cgi-bin/stable_token", "/cgi-bin/message/custom/send", "/cgi-bin/message/template/send",
+                  "/cgi-bin/menu/create", "/cgi-bin/qrcode/create", "/card/create", "/card/update",
+                  "/card/membercard/activateuserform/set", "/card/membercard/userinfo/get",
+                  "/card/membercard/activate", "/card/membercard/updateuser", "/card/code/get",
+                  "/card/qrcode/create", "/wxa/business/getuserphonenumber"]
+
+
+@pytest.mark.parametrize("path", EMULATOR_CALLS)
+def test_emulator_api_bodies(app, emulator, path):
+    """The emulator answers a malformed body as WeChat does (an errcode), never with a 5xx."""
+    client = app.test_client()
+    token = client.get("/_emulator/cgi-bin/token", query_string={
+        "grant_type": "client_credential", "appid": emulator.appid, "secret": emulator.secret}).get_json()
+    access_token = token.get("access_token", "")
+    with Harness(app, f"emulator:{path}") as harness:
+        @given(body=json_values.map(dumps) | deep_json.map(str.encode) | st.binary(max_size=128))
+        def run(body: bytes) -> None:
+            harness.check(lambda: client.post("/_emulator" + path, query_string={"access_token": access_token},
+                                              data=body, headers={"Content-Type": "application/json"}))
+        run()
