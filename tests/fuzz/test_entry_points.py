@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from members import staff as staff_service
 from payments.wxpay_v3 import encrypt_resource
-from tests.fuzz.harness import Harness, deep_json, dumps, huge_text, json_values, mutations, odd_text
+from tests.fuzz.harness import COUNTS, Harness, deep_json, dumps, huge_text, json_values, mutations, odd_text
 from tests.integration.members_helpers import make_member, make_staff, uow
 from tests.integration.test_pay_notify import APIV3_KEY, keys, make_order, pay, refund_resource, signed_headers, transaction  # noqa: F401,F811 (fixtures)
 from wx_service.edges.api import mp_sessions
@@ -243,6 +243,7 @@ def test_the_spec_and_the_validation_agree_on_pay_order_bodies(app, mp_token, mo
         if _outside_json_schema(body):
             return
         response = client.post("/api/mp/pay/orders", data=dumps(body), headers=headers)
+        COUNTS["mp:/pay/orders spec agreement"] += 1
         refused = response.status_code == 400 and response.get_json()["error"] == "bad_request"
         assert refused != validator.is_valid(body), (body, response.status_code, response.get_json())
         assert response.status_code in (400, 503), response.status_code

@@ -7,6 +7,7 @@ is registered with `after_commit` and runs once the transaction is durable.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -16,6 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -150,7 +153,14 @@ def _run_after_commit(session: Session) -> None:
         return
     actions = session.info.pop(_AFTER_COMMIT, [])
     for action in actions:
-        action()
+        try:
+            action()
+        except Exception as exc:
+            # The transaction is durable: failing the request now would tell the caller it was
+            # not (WeChat Pay would resend a stored notification, a view would report an error
+            # for work that was done). The action is lost; say which, and the sweeps catch up.
+            log.error("after-commit action failed; the transaction stands: %s: %s", type(exc).__name__, exc,
+                      extra={"action": getattr(action, "label", getattr(action, "__qualname__", repr(action)))})
 
 
 def _drop_after_commit(session: Session, previous=None) -> None:

@@ -15,6 +15,7 @@ The claim runs on every push, so it skips redis-py's per-command machinery (see 
 """
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -28,6 +29,8 @@ from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from wx_service.ground import redis_keys
+
+log = logging.getLogger(__name__)
 
 _DELETE_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -144,6 +147,10 @@ class Claim:
 
     replay: bool = False  # the (timestamp, nonce) pair came before with another body
     owner: bytes | None = None  # set when this attempt runs the handler
+    # Redis did not answer: this attempt runs the handler unclaimed, and the push's unique row in
+    # the database is the only dedup (a retry whose first attempt finished gets the recorded
+    # reply; two attempts running at once both run the handler, and one INSERT loses).
+    degraded: bool = False
 
     @property
     def taken(self) -> bool:
@@ -168,15 +175,23 @@ class PushDedup:
         key = self._key(dedup_key)
         nonce_key = nonce.key(timestamp, nonce_value)
         owner = CLAIMED + secrets.token_hex(8).encode()
-        result = self._scripts.run(self._claim, [key.name, nonce_key.name],
-                                   [owner, key.ttl, body_digest, nonce_key.ttl])
+        try:
+            result = self._scripts.run(self._claim, [key.name, nonce_key.name],
+                                       [owner, key.ttl, body_digest, nonce_key.ttl])
+        except redis_lib.RedisError as exc:
+            log.warning("push dedup without Redis (%s): the database row decides", type(exc).__name__)
+            return Claim(owner=owner, degraded=True)
         if result == -1:
             return Claim(replay=True)
         return Claim(owner=owner) if result == 1 else Claim()
 
     def release(self, dedup_key: str, owner: bytes) -> None:
-        """Give up our claim (the handler failed), so that WeChat's next retry runs the push."""
-        self._scripts.run(self._release, [self._key(dedup_key).name], [owner])
+        """Give up our claim (the handler failed), so that WeChat's next retry runs the push. With
+        Redis away the claim may be lost already; the retry then runs the push anyway."""
+        try:
+            self._scripts.run(self._release, [self._key(dedup_key).name], [owner])
+        except redis_lib.RedisError as exc:
+            log.warning("push claim not released (%s); it expires by itself", type(exc).__name__)
 
     def is_claimed(self, dedup_key: str) -> bool:
         return bool(self.redis.exists(self._key(dedup_key).name))
@@ -204,10 +219,14 @@ class NonceGuard:
         return redis_keys.push_nonce(self.appid, timestamp, nonce, self.window * 2)
 
     def is_replay(self, timestamp: str, nonce: str, body_digest: str) -> bool:
-        """Remember the pair with this body; True if it was seen with another body."""
+        """Remember the pair with this body; True if it was seen with another body. Without Redis
+        nothing is remembered and nothing is called a replay (the signature still holds)."""
         key = self.key(timestamp, nonce)
-        if self.redis.set(key.name, body_digest, nx=True, ex=key.ttl):
+        try:
+            if self.redis.set(key.name, body_digest, nx=True, ex=key.ttl):
+                return False
+            seen = self.redis.get(key.name)
+        except redis_lib.RedisError:
             return False
-        seen = self.redis.get(key.name)
         seen = seen.decode() if isinstance(seen, bytes) else seen
         return seen is not None and seen != body_digest

@@ -81,7 +81,12 @@ def enqueue_after_commit(func_path: str, *, delay: float = 0, **kwargs: Any) -> 
     """Queue a job once the current transaction commits (and never if it rolls back), to run
     no sooner than `delay` seconds after that."""
     queue = services().queue
-    if delay > 0:
-        db.after_commit(lambda: queue.enqueue_in(delay, func_path, **kwargs))
-    else:
-        db.after_commit(lambda: queue.enqueue(func_path, **kwargs))
+
+    def queue_it() -> None:
+        if delay > 0:
+            queue.enqueue_in(delay, func_path, **kwargs)
+        else:
+            queue.enqueue(func_path, **kwargs)
+
+    queue_it.label = f"queue {func_path}"  # type: ignore[attr-defined]  # named in the log if it fails
+    db.after_commit(queue_it)
