@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 
 from payments import service
 from payments.config import PaymentConfig, load_payment_config
@@ -99,6 +99,11 @@ def _handle(kind: str) -> Response:
         if service.is_duplicate_notification(exc):
             return Response(status=204)  # the same notification, committed by a concurrent request
         log.exception("pay notification not stored")
+        return _fail(500, "not stored")
+    except (OperationalError, InterfaceError) as exc:
+        # The database is away (or the connection died): one line, no traceback per retry.
+        log.error("pay notification not stored: database unavailable (%s)", type(exc.orig or exc).__name__,
+                  extra={"notification_id": notification_id, "out_trade_no": resource.out_trade_no})
         return _fail(500, "not stored")
     except SQLAlchemyError:
         log.exception("pay notification not stored")

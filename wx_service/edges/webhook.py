@@ -17,7 +17,7 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from wx_service.ground.db import Database, utcnow
 from wx_service.ground.dedup import Claim, NonceGuard, PushDedup
@@ -344,6 +344,11 @@ def receive_push() -> Response:
                 # Redis had forgotten this push, the database had not: answer as before.
                 response = stored
                 log.info("duplicate push caught by the database key")
+        except (OperationalError, InterfaceError) as exc:
+            pipeline.dedup.release(push.dedup_key, claim.owner)
+            log.error("push not handled: database unavailable (%s); WeChat's retry runs it again",
+                      type(exc.orig or exc).__name__)
+            return Response("database unavailable\n", status=500, mimetype="text/plain")
         except Exception:
             pipeline.dedup.release(push.dedup_key, claim.owner)
             log.exception("handler failed; dedup key freed so WeChat's retry can run it again")
