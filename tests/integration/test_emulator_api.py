@@ -129,3 +129,18 @@ def test_injected_faults_answer_with_wechats_codes_then_clear(app, base_url, set
     requests.post(f"{base_url}/_emulator/control/faults", json={"api": "menu/get", "errcode": 45009, "times": 2})
     get = lambda: requests.get(f"{base_url}/_emulator/cgi-bin/menu/get", params={"access_token": token}).json()  # noqa: E731
     assert [get()["errcode"], get()["errcode"], get()["errcode"]] == [45009, 45009, 46003]
+
+
+def test_a_body_of_the_wrong_shape_gets_wechats_47001_naming_the_field(app, base_url, settings):
+    token = _token(base_url, settings)
+    cases = [("/cgi-bin/message/custom/send", {"touser": ["o1"], "msgtype": "text"}, "touser"),
+             ("/cgi-bin/message/template/send", {"touser": "o1", "template_id": 7}, "template_id"),
+             ("/cgi-bin/qrcode/create", {"action_name": "QR_STR_SCENE", "action_info": {"scene": "x"}},
+              "action_info.scene"),
+             ("/card/membercard/updateuser", {"code": "1", "bonus": "100"}, "bonus"),
+             ("/cgi-bin/menu/create", [1, 2], "body")]
+    for path, body, field in cases:
+        answer = requests.post(f"{base_url}/_emulator{path}", params={"access_token": token}, json=body,
+                               timeout=10).json()
+        assert answer["errcode"] == 47001, (path, answer)
+        assert answer["errmsg"].startswith(f"data format error hint: [{field}]"), (path, answer)

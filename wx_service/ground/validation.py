@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import from_json
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -58,3 +59,9 @@ def parse_json(shape: type[T], body: bytes | str) -> T:
         return shape.model_validate_json(body)
     except ValidationError as exc:
         raise _first_error(exc) from None
+
+
+def loads(body: bytes | str) -> Any:
+    """JSON with the same bounded parser (nesting limited, lone surrogates refused): ValueError
+    for anything that is not JSON, never RecursionError. For bodies read loosely on purpose."""
+    return from_json(body or b"null")

@@ -18,6 +18,7 @@ from wx_service.edges.emulator.pay_state import PayEmulatorState, load_platform_
 from wx_service.edges.emulator.shopper import ShopperClient
 from wx_service.edges.emulator.state import EmulatorState, Fault
 from wx_service.edges.emulator.template_api import bp as template_api_bp
+from wx_service.ground.validation import loads
 
 PREFIX = "/_emulator"
 
@@ -36,7 +37,10 @@ def _state() -> EmulatorState:
 
 
 def _body() -> dict:
-    data = request.get_json(silent=True)
+    try:
+        data = loads(request.get_data())
+    except ValueError:
+        data = None
     if not isinstance(data, dict):
         abort(400, "a JSON object is expected")
     return data

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import secrets
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from wx_service.edges.emulator import shapes
 from wx_service.edges.emulator.state import ERRMSG, EmulatorState
 from wx_service.ground.qr_images import qr_png_bytes
+from wx_service.ground.validation import BadShape, Shape, parse
 
 bp = Blueprint("emulator_api", __name__)
-log = logging.getLogger(__name__)
 
 
 def _state() -> EmulatorState:
@@ -43,20 +43,20 @@ def _refuse_code_exchange(args, code_field: str) -> Response | None:
     return None
 
 
-def _json_body() -> dict | None:
+def shaped(shape: type[Shape]) -> dict:
+    """The request body, checked against `shape`, as the dict it came as (the view reads it
+    knowing each field it reads has its type). Not its shape: WeChat's 47001, from wechat_api."""
     try:
-        value = json.loads(request.get_data() or b"null")
+        raw = json.loads(request.get_data() or b"null")
     except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
+        raise BadShape("body", "is not JSON") from None
+    parse(shape, raw)
+    return raw
 
 
 def wechat_api(api: str, needs_token: bool = True):
-    """Wrap a view so that injected faults and the token check run first, as WeChat's would.
-
-    A body the view cannot read (a list where an object belongs, a number for a string) gets
-    WeChat's own answer for malformed data, errcode 47001, never a 500: the service under test
-    must see what WeChat would send it."""
+    """Wrap a view so that injected faults and the token check run first, as WeChat's would; a
+    body of the wrong shape (see `shaped`) is answered as WeChat answers one: errcode 47001."""
     def wrap(view):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
@@ -65,9 +65,8 @@ def wechat_api(api: str, needs_token: bool = True):
                 return refused
             try:
                 return view(*args, **kwargs)
-            except (TypeError, AttributeError, KeyError, ValueError, IndexError, RecursionError) as exc:
-                log.warning("emulator: %s body not understood (%s): answered 47001", api, type(exc).__name__)
-                return _error(47001)
+            except BadShape as exc:
+                return _error(47001, f"data format error hint: [{exc.field}] {exc.problem}")
         return wrapped
     return wrap
 
@@ -107,9 +106,7 @@ def token():
 @wechat_api("stable_token", needs_token=False)
 def stable_token():
     state = _state()
-    body = _json_body()
-    if body is None:
-        return _error(47001)
+    body = shaped(shapes.StableToken)
     if body.get("grant_type") != "client_credential":
         return _error(40002)
     if body.get("appid") != state.appid:
@@ -135,9 +132,11 @@ def get_ticket():
 @wechat_api("message/custom/send")
 def custom_send():
     state = _state()
-    body = _json_body()
-    if body is None or not body.get("touser") or not body.get("msgtype"):
-        return _error(44002 if not request.get_data() else 47001)
+    if not request.get_data():
+        return _error(44002)
+    body = shaped(shapes.CustomSend)
+    if not body["touser"] or not body["msgtype"]:
+        return _error(47001)
     kind = body["msgtype"]
     payload = body.get(kind)
     if not isinstance(payload, dict):
@@ -160,9 +159,7 @@ def custom_send():
 @bp.post("/cgi-bin/menu/create")
 @wechat_api("menu/create")
 def menu_create():
-    body = _json_body()
-    if body is None or not isinstance(body.get("button"), list):
-        return _error(47001)
+    body = shaped(shapes.MenuCreate)
     if not 1 <= len(body["button"]) <= 3:
         return _error(40016)
     _state().menu = body
@@ -182,9 +179,9 @@ def menu_get():
 @wechat_api("qrcode/create")
 def qrcode_create():
     state = _state()
-    body = _json_body() or {}
-    action = body.get("action_name")
-    scene = (body.get("action_info") or {}).get("scene") or {}
+    body = shaped(shapes.QrcodeCreate)
+    action = body["action_name"]
+    scene = body["action_info"]["scene"]
     if action in ("QR_SCENE", "QR_LIMIT_SCENE"):
         value = scene.get("scene_id")
         limit_ok = isinstance(value, int) and (1 <= value <= 100000 if action == "QR_LIMIT_SCENE" else 0 < value < 2**32)

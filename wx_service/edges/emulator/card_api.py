@@ -10,7 +10,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from wx_service.edges.emulator.api import _error, _json_body, _state, wechat_api
+from wx_service.edges.emulator import shapes
+from wx_service.edges.emulator.api import _error, _state, shaped, wechat_api
 
 bp = Blueprint("emulator_card_api", __name__)
 
@@ -30,12 +31,12 @@ def _code_entry(body: dict[str, Any]) -> tuple[dict[str, Any] | None, Response |
 @bp.post("/card/create")
 @wechat_api("card/create")
 def card_create():
-    body = _json_body()
-    card = (body or {}).get("card") or {}
-    member_card = card.get("member_card") if isinstance(card, dict) else None
-    if body is None or card.get("card_type") != "MEMBER_CARD" or not isinstance(member_card, dict):
+    body = shaped(shapes.CardCreate)
+    card = body["card"]
+    member_card = card["member_card"]
+    if card["card_type"] != "MEMBER_CARD":
         return _error(47001)
-    base_info = member_card.get("base_info") or {}
+    base_info = member_card.get("base_info") if isinstance(member_card.get("base_info"), dict) else {}
     missing = [f for f in REQUIRED_MEMBER_CARD if f not in member_card] + \
               [f for f in REQUIRED_BASE_INFO if f not in base_info]
     if missing:
@@ -50,13 +51,11 @@ def card_create():
 @bp.post("/card/update")
 @wechat_api("card/update")
 def card_update():
-    body = _json_body() or {}
+    body = shaped(shapes.CardUpdate)
     state = _state()
     found = state.cards.get(str(body.get("card_id", "")))
     if found is None:
         return _error(40073)
-    if not isinstance(body.get("member_card"), dict):
-        return _error(47001)
     with state.lock:
         found["card"]["member_card"].update(body["member_card"])
     return jsonify(errcode=0, errmsg="ok", send_check=False)
@@ -65,13 +64,11 @@ def card_update():
 @bp.post("/card/membercard/activateuserform/set")
 @wechat_api("card/membercard/activateuserform/set")
 def activate_user_form_set():
-    body = _json_body() or {}
+    body = shaped(shapes.ActivateUserFormSet)
     state = _state()
     found = state.cards.get(str(body.get("card_id", "")))
     if found is None:
         return _error(40073)
-    if not isinstance((body.get("required_form") or {}).get("common_field_id_list"), list):
-        return _error(47001)
     found["form"] = body
     return jsonify(errcode=0, errmsg="ok")
 
@@ -79,7 +76,7 @@ def activate_user_form_set():
 @bp.post("/card/membercard/userinfo/get")
 @wechat_api("card/membercard/userinfo/get")
 def userinfo_get():
-    entry, refused = _code_entry(_json_body() or {})
+    entry, refused = _code_entry(shaped(shapes.CardCode))
     if refused is not None:
         return refused
     shopper = _state().shoppers.get(entry["openid"])
@@ -94,19 +91,19 @@ def userinfo_get():
 @bp.post("/card/membercard/activate")
 @wechat_api("card/membercard/activate")
 def membercard_activate():
-    body = _json_body() or {}
-    if not body.get("membership_number") or not body.get("code"):
+    body = shaped(shapes.MembercardActivate)
+    if not body["membership_number"] or not body["code"]:
         return _error(47001)
     entry, refused = _code_entry(body)
     if refused is not None:
         return refused
     with _state().lock:
         entry.update(has_active=True, membership_number=str(body["membership_number"]))
-        if "init_bonus" in body:
-            entry["bonus"] = int(body["init_bonus"])
+        if body.get("init_bonus") is not None:
+            entry["bonus"] = body["init_bonus"]
         for i in (1, 2, 3):
-            if f"init_custom_field_value{i}" in body:
-                entry["custom_fields"][i] = str(body[f"init_custom_field_value{i}"])
+            if body.get(f"init_custom_field_value{i}") is not None:
+                entry["custom_fields"][i] = body[f"init_custom_field_value{i}"]
     return jsonify(errcode=0, errmsg="ok")
 
 
@@ -114,18 +111,18 @@ def membercard_activate():
 @wechat_api("card/membercard/updateuser")
 def membercard_updateuser():
     """`bonus` sets the total shown; `add_bonus` alone moves it by the delta (reference §7.4)."""
-    body = _json_body() or {}
+    body = shaped(shapes.MembercardUpdateUser)
     entry, refused = _code_entry(body)
     if refused is not None:
         return refused
     with _state().lock:
-        if "bonus" in body:
-            entry["bonus"] = int(body["bonus"])
-        elif "add_bonus" in body:
-            entry["bonus"] += int(body["add_bonus"])
+        if body.get("bonus") is not None:
+            entry["bonus"] = body["bonus"]
+        elif body.get("add_bonus") is not None:
+            entry["bonus"] += body["add_bonus"]
         for i in (1, 2, 3):
-            if f"custom_field_value{i}" in body:
-                entry["custom_fields"][i] = str(body[f"custom_field_value{i}"])
+            if body.get(f"custom_field_value{i}") is not None:
+                entry["custom_fields"][i] = body[f"custom_field_value{i}"]
         entry.setdefault("updates", []).append(body)
     return jsonify(errcode=0, errmsg="ok", result_bonus=entry["bonus"], result_balance=0, openid=entry["openid"])
 
@@ -133,7 +130,7 @@ def membercard_updateuser():
 @bp.post("/card/code/get")
 @wechat_api("card/code/get")
 def code_get():
-    entry, refused = _code_entry(_json_body() or {})
+    entry, refused = _code_entry(shaped(shapes.CardCode))
     if refused is not None:
         return refused
     return jsonify(errcode=0, errmsg="ok", openid=entry["openid"],
@@ -144,16 +141,16 @@ def code_get():
 @bp.post("/card/qrcode/create")
 @wechat_api("card/qrcode/create")
 def card_qrcode_create():
-    body = _json_body() or {}
-    card = ((body.get("action_info") or {}).get("card") or {}) if body.get("action_name") == "QR_CARD" else {}
-    if not card:
+    body = shaped(shapes.CardQrcodeCreate)
+    if body["action_name"] != "QR_CARD":
         return _error(47001)
+    card = body["action_info"]["card"]
     if card.get("card_id") not in _state().cards:
         return _error(40073)
     ticket = secrets.token_urlsafe(48)
     state = _state()
     with state.lock:  # the ticket remembers its channel: get_card(ticket=...) claims with this OuterStr
         state.cards[card["card_id"]].setdefault("qr", {})[ticket] = str(card.get("outer_str", ""))
-    return jsonify(errcode=0, errmsg="ok", ticket=ticket, expire_seconds=int(body.get("expire_seconds") or 0),
+    return jsonify(errcode=0, errmsg="ok", ticket=ticket, expire_seconds=body.get("expire_seconds") or 0,
                    url=f"http://weixin.qq.com/q/{secrets.token_urlsafe(16)}",
                    show_qrcode_url=f"https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket={ticket}")

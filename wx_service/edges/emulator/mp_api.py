@@ -10,8 +10,10 @@ import os
 
 from flask import Blueprint, abort, jsonify, request
 
-from wx_service.edges.emulator.api import _error, _json_body, _refuse_code_exchange, _state, wechat_api
+from wx_service.edges.emulator import shapes
+from wx_service.edges.emulator.api import _error, _refuse_code_exchange, _state, shaped, wechat_api
 from wx_service.edges.emulator.state import Shopper
+from wx_service.ground.validation import loads
 
 bp = Blueprint("emulator_mp_api", __name__)
 
@@ -40,9 +42,7 @@ def jscode2session():
 def getuserphonenumber():
     """§8.2: body {code[, openid]}; the code is single-use and lives 5 minutes."""
     state = _state()
-    body = _json_body()
-    if body is None or not isinstance(body.get("code"), str):
-        return _error(47001)
+    body = shaped(shapes.PhoneNumber)
     code, shopper, found = state.take_mp_code(body["code"], "phone")
     if code:
         return _error(code, "code been used" if code == 40163 else "invalid code")
@@ -59,7 +59,10 @@ def getuserphonenumber():
 # -- the phone's side --------------------------------------------------------------------------
 
 def _shopper_from_body() -> tuple[dict, Shopper]:
-    data = request.get_json(silent=True)
+    try:
+        data = loads(request.get_data())
+    except ValueError:
+        data = None
     if not isinstance(data, dict):
         abort(400, "a JSON object is expected")
     shopper = _state().mp_shopper(str(data.get("openid", "")))

@@ -90,6 +90,7 @@ from wx_service.edges.emulator.pay_orders import (
     _transaction,
 )
 from wx_service.edges.emulator.pay_state import SHANGHAI, PayFault
+from wx_service.ground.validation import loads
 
 bp = Blueprint("emulator_pay", __name__)
 bp.register_blueprint(control_bp)  # /_emulator/pay/control/…
@@ -144,7 +145,7 @@ def _err(code: str, message: str = "", fault: PayFault | None = None, status: in
 
 def _body() -> dict[str, Any] | None:
     try:
-        value = json.loads(request.get_data() or b"null")
+        value = loads(request.get_data())
     except ValueError:
         return None
     return value if isinstance(value, dict) else None

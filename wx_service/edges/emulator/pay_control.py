@@ -19,6 +19,7 @@ from wx_service.edges.emulator.pay_orders import (
     _transaction,
 )
 from wx_service.edges.emulator.pay_state import PayFault
+from wx_service.ground.validation import loads
 
 bp = Blueprint("control", __name__, url_prefix="/control")
 
@@ -26,7 +27,10 @@ bp = Blueprint("control", __name__, url_prefix="/control")
 
 
 def _control_body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    try:
+        data = loads(request.get_data())
+    except ValueError:
+        return {}
     return data if isinstance(data, dict) else {}
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from wx_service.edges.emulator.api import _error, _json_body, _state, wechat_api
+from wx_service.edges.emulator import shapes
+from wx_service.edges.emulator.api import _error, _state, shaped, wechat_api
 
 bp = Blueprint("emulator_template_api", __name__)
 
@@ -23,13 +24,11 @@ def known_templates() -> set[str]:
 @wechat_api("message/template/send")
 def template_send():
     state = _state()
-    body = _json_body()
-    if body is None:
-        return _error(47001)
-    if body.get("template_id") not in known_templates():
+    body = shaped(shapes.TemplateSend)
+    if body["template_id"] not in known_templates():
         return _error(40037, "invalid template_id")
     with state.lock:
-        shopper = state.shoppers.get(str(body.get("touser", "")))
+        shopper = state.shoppers.get(body["touser"])
         if shopper is None:
             return _error(40003, "invalid openid")
         if not shopper.subscribed:
