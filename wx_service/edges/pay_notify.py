@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from payments import service
 from payments.config import PaymentConfig, load_payment_config
 from payments.exceptions import DecryptFailed, SignatureProbe, StaleTimestamp, UnknownSerial, VerificationFailed
 from payments.shapes import NotificationEnvelope, RefundNotice, Transaction
 from payments.wxpay_v3 import decrypt_resource
+from wx_service.ground.db import database_unavailable
 from wx_service.ground.validation import BadShape, parse_json
 
 log = logging.getLogger(__name__)
@@ -100,13 +101,12 @@ def _handle(kind: str) -> Response:
             return Response(status=204)  # the same notification, committed by a concurrent request
         log.exception("pay notification not stored")
         return _fail(500, "not stored")
-    except (OperationalError, InterfaceError) as exc:
-        # The database is away (or the connection died): one line, no traceback per retry.
-        log.error("pay notification not stored: database unavailable (%s)", type(exc.orig or exc).__name__,
-                  extra={"notification_id": notification_id, "out_trade_no": resource.out_trade_no})
-        return _fail(500, "not stored")
-    except SQLAlchemyError:
-        log.exception("pay notification not stored")
+    except SQLAlchemyError as exc:
+        if database_unavailable(exc):  # the database is away: one line per try, no traceback
+            log.error("pay notification not stored: database unavailable (%s)", type(exc.orig or exc).__name__,
+                      extra={"notification_id": notification_id, "out_trade_no": resource.out_trade_no})
+        else:
+            log.exception("pay notification not stored")
         return _fail(500, "not stored")
     log.info("pay notification", extra={"kind": kind, "outcome": result.outcome, "state": result.state,
                                         "notification_id": notification_id, "out_trade_no": result.out_trade_no})

@@ -17,9 +17,9 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
-from wx_service.ground.db import Database, utcnow
+from wx_service.ground.db import Database, database_unavailable, utcnow
 from wx_service.ground.dedup import Claim, NonceGuard, PushDedup
 from wx_service.ground.extensions import services
 from wx_service.ground.logs import bind, log_context, mask_openid
@@ -344,13 +344,12 @@ def receive_push() -> Response:
                 # Redis had forgotten this push, the database had not: answer as before.
                 response = stored
                 log.info("duplicate push caught by the database key")
-        except (OperationalError, InterfaceError) as exc:
+        except Exception as exc:
             pipeline.dedup.release(push.dedup_key, claim.owner)
-            log.error("push not handled: database unavailable (%s); WeChat's retry runs it again",
-                      type(exc.orig or exc).__name__)
-            return Response("database unavailable\n", status=500, mimetype="text/plain")
-        except Exception:
-            pipeline.dedup.release(push.dedup_key, claim.owner)
+            if database_unavailable(exc):  # one line per push while the database is away
+                log.error("push not handled: database unavailable (%s); WeChat's retry runs it again",
+                          type(exc).__name__)
+                return Response("database unavailable\n", status=500, mimetype="text/plain")
             log.exception("handler failed; dedup key freed so WeChat's retry can run it again")
             return Response("handler error\n", status=500, mimetype="text/plain")
         log.info("push handled")

@@ -183,3 +183,17 @@ def upgrade_database(url: str) -> None:
     cfg.attributes["database_url"] = url
     cfg.attributes["configure_logging"] = False
     command.upgrade(cfg, "head")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database could not be reached or the connection died (an
+    OperationalError or InterfaceError, wrapped by SQLAlchemy or raw from the driver), as
+    opposed to a statement it refused. Backend-neutral: psycopg and sqlite3 name them alike."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if type(seen).__name__ in ("OperationalError", "InterfaceError"):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
