@@ -308,3 +308,42 @@ def test_emulator_api_bodies(app, emulator, path):
             harness.check(lambda: client.post("/_emulator" + path, query_string={"access_token": access_token},
                                               data=body, headers={"Content-Type": "application/json"}))
         run()
+
+
+# -- the emulator's WeChat Pay API -------------------------------------------------------------------
+
+PAY_CALLS = {"/v3/pay/transactions/native": {"appid": "wx", "mchid": "m", "description": "d", "out_trade_no": "N1",
+                                             "notify_url": "https://x/pay/notify", "amount": {"total": 100}},
+             "/v3/pay/transactions/jsapi": {"appid": "wx", "mchid": "m", "description": "d", "out_trade_no": "N2",
+                                            "notify_url": "https://x/pay/notify", "amount": {"total": 100},
+                                            "payer": {"openid": "o"}},
+             "/v3/pay/transactions/codepay": {"appid": "wx", "mchid": "m", "description": "d", "out_trade_no": "N3",
+                                              "amount": {"total": 100}, "payer": {"auth_code": "134567890123456789"},
+                                              "scene_info": {"store_info": {"out_id": "s"}}},
+             "/v3/pay/transactions/out-trade-no/N1/close": {"mchid": "m"},
+             "/v3/pay/transactions/out-trade-no/N3/reverse": {"mchid": "m", "appid": "wx"},
+             "/v3/refund/domestic/refunds": {"out_trade_no": "N1", "out_refund_no": "R1",
+                                             "amount": {"refund": 10, "total": 100, "currency": "CNY"}}}
+
+
+@pytest.mark.parametrize("path", list(PAY_CALLS))
+def test_emulator_pay_api_bodies(app, path):
+    """Signed by the demo merchant, so what the emulated WeChat Pay judges is the body: a 4xx with
+    WeChat Pay's error code, never a 5xx."""
+    from payments.config import current_payment_config
+
+    client = app.test_client()
+    with app.app_context():
+        signer = current_payment_config().signer
+    # The real merchant and app, so that a body of the right shape goes all the way in.
+    base = json.loads(json.dumps(PAY_CALLS[path]).replace('"m"', f'"{signer.mchid}"')
+                      .replace('"wx"', f'"{app.extensions["wx"].settings.WECHAT_APPID}"'))
+    url = "/_emulator/pay" + path
+    with Harness(app, f"emulator-pay:{path}") as harness:
+        @given(body=mutations(base).map(dumps) | json_values.map(dumps) | deep_json.map(str.encode)
+               | st.binary(max_size=128))
+        def run(body: bytes) -> None:
+            headers = {"Authorization": signer.authorization("POST", url, body), "Content-Type": "application/json",
+                       "Accept": "application/json"}
+            harness.check(lambda: client.post(url, data=body, headers=headers))
+        run()

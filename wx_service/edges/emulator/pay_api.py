@@ -75,6 +75,7 @@ from payments.wxpay_v3 import (
     sign,
     verify_signature,
 )
+from wx_service.edges.emulator import shapes
 from wx_service.edges.emulator.pay_bill import build_trade_bill
 from wx_service.edges.emulator.pay_control import bp as control_bp
 from wx_service.edges.emulator.pay_orders import (
@@ -90,7 +91,7 @@ from wx_service.edges.emulator.pay_orders import (
     _transaction,
 )
 from wx_service.edges.emulator.pay_state import SHANGHAI, PayFault
-from wx_service.ground.validation import loads
+from wx_service.ground.validation import BadShape, Shape, loads, parse
 
 bp = Blueprint("emulator_pay", __name__)
 bp.register_blueprint(control_bp)  # /_emulator/pay/control/…
@@ -143,12 +144,14 @@ def _err(code: str, message: str = "", fault: PayFault | None = None, status: in
     return _signed(status or ERROR_STATUS.get(code, 400), payload, fault)
 
 
-def _body() -> dict[str, Any] | None:
+def _shaped(shape: type[Shape]) -> dict[str, Any]:
+    """The body checked against `shape`, as the dict it came as; BadShape becomes PARAM_ERROR."""
     try:
-        value = loads(request.get_data())
+        raw = loads(request.get_data())
     except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+        raise BadShape("body", "请求体不是 JSON") from None
+    parse(shape, raw)
+    return raw
 
 
 def _merchant() -> tuple[dict[str, Any] | None, Response | None]:
@@ -191,30 +194,31 @@ def pay_api(api: str):
             merchant, refused = _merchant()
             if refused is not None:
                 return refused
-            return view(merchant, fault, *args, **kwargs)
+            try:
+                return view(merchant, fault, *args, **kwargs)
+            except BadShape as exc:
+                return _err("PARAM_ERROR", f"输入源“/body/{exc.field.replace('.', '/')}”{exc.problem}", fault,
+                            detail={"field": exc.field, "location": "body"})
         return wrapped
     return wrap
 
 
 
 def _new_order(merchant: dict[str, Any], fault: PayFault | None, trade_type: str) -> Response:
-    body = _body()
-    if body is None:
-        return _err("PARAM_ERROR", "请求体不是 JSON 对象", fault)
-    amount = body.get("amount") if isinstance(body.get("amount"), dict) else {}
-    total = amount.get("total")
+    body = _shaped(shapes.PayNewOrder)
+    total = body["amount"]["total"]
     for name in ("appid", "mchid", "description", "out_trade_no", "notify_url"):
         if not isinstance(body.get(name), str) or not body.get(name):
             return _err("PARAM_ERROR", f"缺少参数 {name}", fault,
                         detail={"field": name, "location": "body"})
-    if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
+    if total <= 0:
         return _err("PARAM_ERROR", "amount.total 必须为正整数（分）", fault,
                     detail={"field": "amount.total", "location": "body"})
     if body["mchid"] != merchant["mchid"] or body["appid"] not in merchant["appids"]:
         return _err("PARAM_ERROR", "appid 和 mchid 不匹配", fault)
     openid = None
     if trade_type == "JSAPI":
-        openid = (body.get("payer") or {}).get("openid") if isinstance(body.get("payer"), dict) else None
+        openid = (body.get("payer") or {}).get("openid")
         if not openid:
             return _err("PARAM_ERROR", "缺少参数 payer.openid", fault)
     state = _emu()
@@ -254,10 +258,10 @@ def jsapi(merchant, fault):
 @bp.post("/v3/pay/transactions/codepay")
 @pay_api("codepay")
 def codepay(merchant, fault):
-    body = _body() or {}
-    auth_code = str((body.get("payer") or {}).get("auth_code", "")) if isinstance(body.get("payer"), dict) else ""
-    total = (body.get("amount") or {}).get("total") if isinstance(body.get("amount"), dict) else None
-    if not body.get("out_trade_no") or not body.get("description") or not isinstance(total, int) or total <= 0:
+    body = _shaped(shapes.PayCodepay)
+    auth_code = body["payer"].get("auth_code") or ""
+    total = body["amount"]["total"]
+    if not body["out_trade_no"] or not body["description"] or total <= 0:
         return _err("PARAM_ERROR", "缺少参数", fault)
     if body.get("mchid") != merchant["mchid"] or body.get("appid") not in merchant["appids"]:
         return _err("PARAM_ERROR", "appid 和 mchid 不匹配", fault)
@@ -320,7 +324,7 @@ def query_by_id(merchant, fault, transaction_id: str):
 @bp.post("/v3/pay/transactions/out-trade-no/<out_trade_no>/close")
 @pay_api("close")
 def close(merchant, fault, out_trade_no: str):
-    if (_body() or {}).get("mchid") != merchant["mchid"]:
+    if _shaped(shapes.PayClose)["mchid"] != merchant["mchid"]:
         return _err("PARAM_ERROR", "缺少参数 mchid", fault)
     with _emu().lock:
         order = _order(merchant["mchid"], out_trade_no)
@@ -336,7 +340,7 @@ def close(merchant, fault, out_trade_no: str):
 @bp.post("/v3/pay/transactions/out-trade-no/<out_trade_no>/reverse")
 @pay_api("reverse")
 def reverse(merchant, fault, out_trade_no: str):
-    body = _body() or {}
+    body = _shaped(shapes.PayReverse)
     if body.get("mchid") != merchant["mchid"] or body.get("appid") not in merchant["appids"]:
         return _err("PARAM_ERROR", "缺少参数 appid/mchid", fault)
     with _emu().lock:
@@ -357,12 +361,11 @@ def reverse(merchant, fault, out_trade_no: str):
 @bp.post("/v3/refund/domestic/refunds")
 @pay_api("refund")
 def refund(merchant, fault):
-    body = _body() or {}
-    amount = body.get("amount") if isinstance(body.get("amount"), dict) else {}
-    refund_fen, total = amount.get("refund"), amount.get("total")
+    body = _shaped(shapes.PayRefund)
+    refund_fen, total = body["amount"]["refund"], body["amount"]["total"]
     if not body.get("out_refund_no") or not (body.get("out_trade_no") or body.get("transaction_id")):
         return _err("PARAM_ERROR", "缺少参数 out_refund_no / out_trade_no", fault)
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (refund_fen, total)):
+    if refund_fen <= 0 or total <= 0:
         return _err("PARAM_ERROR", "amount.refund / amount.total 必须为正整数（分）", fault)
     state = _emu()
     with state.lock:

@@ -120,3 +120,63 @@ class CardQrcodeCreate(_Body):
 class PhoneNumber(_Body):
     code: str
     openid: str | None = None
+
+
+# -- WeChat Pay API v3 (answered with PARAM_ERROR and the field, as WeChat Pay does) ----------------
+
+class _PayAmount(_Body):
+    total: int
+    currency: str | None = None
+
+
+class _PayPayer(_Body):
+    openid: str | None = None
+    auth_code: str | None = None
+
+
+class PayNewOrder(_Body):
+    """native and jsapi: the fields the order is placed with."""
+
+    appid: str
+    mchid: str
+    description: str
+    out_trade_no: str
+    notify_url: str
+    amount: _PayAmount
+    payer: _PayPayer | None = None
+    attach: str | None = None
+
+
+class PayCodepay(_Body):
+    appid: str
+    mchid: str
+    description: str
+    out_trade_no: str
+    amount: _PayAmount
+    payer: _PayPayer
+    attach: str | None = None
+    notify_url: str | None = None
+
+
+class PayClose(_Body):
+    mchid: str
+
+
+class PayReverse(_Body):
+    mchid: str
+    appid: str
+
+
+class _RefundAmount(_Body):
+    refund: int
+    total: int
+    currency: str | None = None
+
+
+class PayRefund(_Body):
+    out_refund_no: str
+    amount: _RefundAmount
+    out_trade_no: str | None = None
+    transaction_id: str | None = None
+    reason: str | None = None
+    notify_url: str | None = None
