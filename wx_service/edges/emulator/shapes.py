@@ -134,27 +134,24 @@ class _PayPayer(_Body):
     auth_code: str | None = None
 
 
-class PayNewOrder(_Body):
+class _PayOrder(_Body):
+    appid: str
+    mchid: str
+    description: str
+    out_trade_no: str
+    amount: _PayAmount
+    attach: str | None = None
+
+
+class PayNewOrder(_PayOrder):
     """native and jsapi: the fields the order is placed with."""
 
-    appid: str
-    mchid: str
-    description: str
-    out_trade_no: str
     notify_url: str
-    amount: _PayAmount
     payer: _PayPayer | None = None
-    attach: str | None = None
 
 
-class PayCodepay(_Body):
-    appid: str
-    mchid: str
-    description: str
-    out_trade_no: str
-    amount: _PayAmount
+class PayCodepay(_PayOrder):
     payer: _PayPayer
-    attach: str | None = None
     notify_url: str | None = None
 
 
