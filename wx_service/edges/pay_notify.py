@@ -1,7 +1,8 @@
 """WeChat Pay notifications (API v3): POST /pay/notify (payments) and /pay/refund-notify.
 
-Thin edge: raw body (size-capped) -> signature verified BEFORE parsing -> resource decrypted ->
-one unit of work around the payments service -> 204 once committed. Anything not stored answers
+Thin edge: raw body (size-capped) -> signature verified BEFORE parsing -> envelope parsed into its
+typed shape -> resource decrypted and parsed (payments.shapes; a wrong shape is a 400 naming the
+field) -> one unit of work around the payments service -> 204 once committed. Anything not stored answers
 4xx/5xx with {"code": "FAIL", "message": ...} so WeChat sends it again (§10.4); nothing is
 acknowledged that was not committed.
 """
@@ -103,7 +104,7 @@ def _handle(kind: str) -> Response:
         return _fail(500, "not stored")
     except SQLAlchemyError as exc:
         if database_unavailable(exc):  # the database is away: one line per try, no traceback
-            log.error("pay notification not stored: database unavailable (%s)", type(exc.orig or exc).__name__,
+            log.error("pay notification not stored: database unavailable (%s)", type(getattr(exc, "orig", None) or exc).__name__,
                       extra={"notification_id": notification_id, "out_trade_no": resource.out_trade_no})
         else:
             log.exception("pay notification not stored")
