@@ -2,9 +2,9 @@
 
 Thin edge: raw body (size-capped) -> signature verified BEFORE parsing -> envelope parsed into its
 typed shape -> resource decrypted and parsed (payments.shapes; a wrong shape is a 400 naming the
-field) -> one unit of work around the payments service -> 204 once committed. Anything not stored answers
-4xx/5xx with {"code": "FAIL", "message": ...} so WeChat sends it again (§10.4); nothing is
-acknowledged that was not committed.
+field) -> one unit of work around the payments service -> 204 once committed. Anything not
+stored answers 4xx/5xx with {"code": "FAIL", "message": ...} so WeChat sends it again (§10.4);
+nothing is acknowledged that was not committed.
 """
 from __future__ import annotations
 
