@@ -347,3 +347,23 @@ def test_emulator_pay_api_bodies(app, path):
                        "Accept": "application/json"}
             harness.check(lambda: client.post(url, data=body, headers=headers))
         run()
+
+
+# -- the OA pages' JSON call -------------------------------------------------------------------------
+
+def test_h5_order_bodies(app):
+    """POST /h5/pay/orders from a shopper signed in by web authorization, with the page's CSRF token."""
+    from wx_service.edges import h5
+
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session[h5.OPENID_KEY] = "oH5Fuzz" + secrets.token_hex(8)
+        session[h5.CSRF_KEY] = "fuzz-csrf-token"
+    base = {"amount_fen": 100, "description": "咖啡", "counter": "1F-fuzz", "source": "qr:fuzz"}
+    with Harness(app, "h5:/h5/pay/orders") as harness:
+        @given(body=mutations(base).map(dumps) | json_values.map(dumps) | deep_json.map(str.encode)
+               | st.binary(max_size=128))
+        def run(body: bytes) -> None:
+            harness.check(lambda: client.post("/h5/pay/orders", data=body, headers={
+                "Content-Type": "application/json", "X-CSRF-Token": "fuzz-csrf-token"}))
+        run()

@@ -19,10 +19,11 @@ import hmac
 import logging
 import re
 import secrets
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, session, url_for
+from pydantic import Field
 
 from members.identity import OA, member_for_openid
 from payments import counter as pay_flow
@@ -30,6 +31,7 @@ from payments import jsapi
 from payments.config import PaymentsOff
 from wx_service.ground.extensions import db, settings, wechat_client
 from wx_service.ground.logs import mask_openid
+from wx_service.ground.validation import BadShape, Shape, parse_json
 from wx_service.ground.wechat_client import WeChatApiError
 
 bp = Blueprint("h5", __name__, url_prefix="/h5", template_folder="templates")
@@ -43,6 +45,15 @@ DEFAULT_NEXT = "/h5/pay"
 DEFAULT_DESCRIPTION = "商场购物"
 _COUNTER = re.compile(r"[A-Za-z0-9_\-]{1,32}")
 _SOURCE = re.compile(r"[A-Za-z0-9_\-.:]{1,64}")
+
+
+class H5OrderRequest(Shape):
+    """POST /h5/pay/orders: what the OA page sends to pay."""
+
+    amount_fen: Annotated[int, Field(ge=1, le=pay_flow.MAX_AMOUNT_FEN)]
+    description: Annotated[str, Field(min_length=1, max_length=127, pattern=r"\S")] = DEFAULT_DESCRIPTION
+    counter: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{0,32}$")] | None = None
+    source: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-.:]{0,64}$")] = ""
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -186,27 +197,17 @@ def create_order() -> tuple[Response, int]:
         return _json_error(401, "unauthorized", "open the page from WeChat again to sign in")
     if not _csrf_ok():
         return _json_error(403, "csrf", "missing or wrong CSRF token; reload the page")
-    data = request.get_json(force=True, silent=True)
-    if not isinstance(data, dict):
-        return _json_error(400, "bad_request", "the body must be a JSON object")
-    amount = data.get("amount_fen")
-    if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= pay_flow.MAX_AMOUNT_FEN:
-        return _json_error(400, "bad_request", f"amount_fen must be an integer from 1 to {pay_flow.MAX_AMOUNT_FEN}")
-    description = data.get("description", DEFAULT_DESCRIPTION)
-    if not isinstance(description, str) or not 1 <= len(description.strip()) <= 127:
-        return _json_error(400, "bad_request", "description is a string of 1-127 characters")
-    counter_id = data.get("counter") or jsapi.H5_COUNTER
-    if not isinstance(counter_id, str) or not _COUNTER.fullmatch(counter_id):
-        return _json_error(400, "bad_request", "counter is 1-32 letters, digits, '-' or '_'")
-    source = data.get("source") or ""
-    if not isinstance(source, str) or (source and not _SOURCE.fullmatch(source)):
-        return _json_error(400, "bad_request", "source is at most 64 letters, digits or -_.:")
+    try:
+        body = parse_json(H5OrderRequest, request.get_data(cache=False))
+    except BadShape as exc:
+        return _json_error(400, "bad_request", str(exc), field=exc.field)
     with db.unit_of_work():
         member = member_for_openid(OA, openid)
         member_id = member.id if member is not None else None
     try:
-        order, params = jsapi.open_jsapi_order(amount, description.strip(), openid, member_id, source,
-                                               appid=settings().WECHAT_APPID, counter_id=counter_id)
+        order, params = jsapi.open_jsapi_order(body.amount_fen, body.description.strip(), openid, member_id,
+                                               body.source, appid=settings().WECHAT_APPID,
+                                               counter_id=body.counter or jsapi.H5_COUNTER)
     except pay_flow.WechatRefused as exc:
         return _json_error(502, "payment_refused", exc.message, out_trade_no=exc.out_trade_no)
     except pay_flow.OutcomeUnknown as exc:
