@@ -132,8 +132,9 @@ def test_pay_notification_envelopes(app, keys, pay, path):
         run()
 
 
-def _notification(resource: dict | str, refund: bool) -> bytes:
-    plaintext = resource if isinstance(resource, str) else json.dumps(resource, ensure_ascii=True, allow_nan=True)
+def _notification(resource: dict | bytes, refund: bool) -> bytes:
+    """A real envelope around `resource`: a dict is sent as JSON, bytes as they are (any text)."""
+    plaintext = resource if isinstance(resource, bytes) else dumps(resource)
     return json.dumps({"id": str(uuid.uuid4()), "create_time": "2026-11-22T17:00:01+08:00",
                        "resource_type": "encrypt-resource",
                        "event_type": "REFUND.SUCCESS" if refund else "TRANSACTION.SUCCESS",
@@ -153,7 +154,8 @@ def test_pay_notification_resources(app, keys, pay, refund):
             else transaction(out_trade_no, 10000))
     path = "/pay/refund-notify" if refund else "/pay/notify"
     with Harness(app, f"pay-resource:{path}") as harness:
-        @given(resource=mutations(base) | json_values | deep_json)
+        @given(resource=mutations(base) | json_values.map(dumps) | deep_json.map(str.encode)
+               | odd_text.map(lambda t: t.encode("utf-8", "surrogatepass")))
         def run(resource) -> None:
             harness.check(lambda: _send_signed(client, keys, path, _notification(resource, refund)))
         run()
