@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Where our code lives, below the repository root; everything else imported is a library.
-PACKAGES = ("config", "wx_service", "handlers", "members", "payments", "marketing", "wsgi")
+PACKAGES = ("config", "wx_service", "handlers", "members", "payments", "marketing", "service_desk", "wsgi")
 
-EVERYTHING = frozenset({"config", "wx_service.ground", "members", "marketing", "payments", "handlers",
-                        "wx_service.edges", "wx_service.app"})
+EVERYTHING = frozenset({"config", "wx_service.ground", "members", "marketing", "payments", "service_desk",
+                        "handlers", "wx_service.edges", "wx_service.app"})
 
 # layer -> the layers it may import (its own always). A module's layer is its longest prefix here.
 RULES: Mapping[str, frozenset[str]] = {
@@ -27,8 +27,10 @@ RULES: Mapping[str, frozenset[str]] = {
     "members": frozenset({"config", "wx_service.ground"}),
     "marketing": frozenset({"config", "wx_service.ground", "members"}),
     "payments": frozenset({"config", "wx_service.ground", "members"}),
+    # One-key customer service: conversations stand on members (who the shopper is).
+    "service_desk": frozenset({"config", "wx_service.ground", "members"}),
     # Push adapters: one WeChat push in, one domain call, one reply out.
-    "handlers": frozenset({"config", "wx_service.ground", "members", "marketing", "payments"}),
+    "handlers": frozenset({"config", "wx_service.ground", "members", "marketing", "payments", "service_desk"}),
     "wx_service.edges": EVERYTHING - {"wx_service.app"},
     "wx_service.app": EVERYTHING,
     "wsgi": frozenset({"wx_service.app"}),
@@ -36,7 +38,7 @@ RULES: Mapping[str, frozenset[str]] = {
 
 # Domain code never touches the request: from flask it may take the app (for its extensions) only.
 FLASK_NAMES_ALLOWED: Mapping[str, frozenset[str]] = {
-    layer: frozenset({"current_app"}) for layer in ("members", "marketing", "payments", "handlers")
+    layer: frozenset({"current_app"}) for layer in ("members", "marketing", "payments", "service_desk", "handlers")
 }
 
 ENQUEUE_CALLS = frozenset({"enqueue", "enqueue_in", "enqueue_after_commit"})

@@ -23,6 +23,8 @@ SWEEP_JOBS: tuple[CronJob, ...] = (
     ("pay-close-expired", "* * * * *", "payments.jobs.close_expired_orders"),
     ("pay-query-stale", "* * * * *", "payments.jobs.query_stale_orders"),
     ("pay-resume-codepay", "* * * * *", "payments.cashier.resume_codepay_flows"),
+    # Customer service: offers nobody opened go to the next agent.
+    ("desk-offers", "* * * * *", "service_desk.jobs.sweep_offers"),
 )
 
 

@@ -48,7 +48,8 @@ def new_platform_cert() -> PlatformCert:
 def load_platform_cert(path: str) -> PlatformCert:
     """The platform key and certificate from one PEM file (payments/demo_keys.py writes it), so
     that a merchant configured with that certificate trusts the emulator across restarts."""
-    data = open(path, "rb").read()
+    with open(path, "rb") as fh:
+        data = fh.read()
     key = serialization.load_pem_private_key(data, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{path}: not an RSA private key")
