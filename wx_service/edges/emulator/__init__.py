@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, abort, jsonify, render_template, request
 
 from wx_service.edges.emulator.api import bp as api_bp
+from wx_service.edges.emulator.api import json_object
 from wx_service.edges.emulator.card_api import bp as card_api_bp
 from wx_service.edges.emulator.mp_api import bp as mp_api_bp
 from wx_service.edges.emulator.oauth_api import bp as oauth_api_bp
@@ -18,7 +19,6 @@ from wx_service.edges.emulator.pay_state import PayEmulatorState, load_platform_
 from wx_service.edges.emulator.shopper import ShopperClient
 from wx_service.edges.emulator.state import EmulatorState, Fault
 from wx_service.edges.emulator.template_api import bp as template_api_bp
-from wx_service.ground.validation import loads
 
 PREFIX = "/_emulator"
 
@@ -37,11 +37,8 @@ def _state() -> EmulatorState:
 
 
 def _body() -> dict:
-    try:
-        data = loads(request.get_data())
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
+    data = json_object()
+    if data is None:
         abort(400, "a JSON object is expected")
     return data
 

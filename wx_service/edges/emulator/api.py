@@ -6,7 +6,6 @@ faults (an errcode, or a delay), then checks the access token as WeChat does.
 from __future__ import annotations
 
 import functools
-import json
 import secrets
 import time
 
@@ -15,7 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from wx_service.edges.emulator import shapes
 from wx_service.edges.emulator.state import ERRMSG, EmulatorState
 from wx_service.ground.qr_images import qr_png_bytes
-from wx_service.ground.validation import BadShape, Shape, parse
+from wx_service.ground.validation import BadShape, Shape, loads, parse
 
 bp = Blueprint("emulator_api", __name__)
 
@@ -43,12 +42,22 @@ def _refuse_code_exchange(args, code_field: str) -> Response | None:
     return None
 
 
+def json_object() -> dict | None:
+    """The body as a JSON object, or None (not JSON, nested too deep, or not an object)."""
+    try:
+        data = loads(request.get_data())
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def shaped(shape: type[Shape]) -> dict:
     """The request body, checked against `shape`, as the dict it came as (the view reads it
-    knowing each field it reads has its type). Not its shape: WeChat's 47001, from wechat_api."""
+    knowing each field it reads has its type). Not its shape: BadShape, which wechat_api answers
+    with WeChat's 47001 and pay_api with WeChat Pay's PARAM_ERROR."""
     try:
-        raw = json.loads(request.get_data() or b"null")
-    except (ValueError, RecursionError):
+        raw = loads(request.get_data())
+    except ValueError:
         raise BadShape("body", "is not JSON") from None
     parse(shape, raw)
     return raw

@@ -11,9 +11,8 @@ import os
 from flask import Blueprint, abort, jsonify, request
 
 from wx_service.edges.emulator import shapes
-from wx_service.edges.emulator.api import _error, _refuse_code_exchange, _state, shaped, wechat_api
+from wx_service.edges.emulator.api import _error, _refuse_code_exchange, _state, json_object, shaped, wechat_api
 from wx_service.edges.emulator.state import Shopper
-from wx_service.ground.validation import loads
 
 bp = Blueprint("emulator_mp_api", __name__)
 
@@ -59,11 +58,8 @@ def getuserphonenumber():
 # -- the phone's side --------------------------------------------------------------------------
 
 def _shopper_from_body() -> tuple[dict, Shopper]:
-    try:
-        data = loads(request.get_data())
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
+    data = json_object()
+    if data is None:
         abort(400, "a JSON object is expected")
     shopper = _state().mp_shopper(str(data.get("openid", "")))
     if shopper is None:

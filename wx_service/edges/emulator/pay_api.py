@@ -76,6 +76,7 @@ from payments.wxpay_v3 import (
     verify_signature,
 )
 from wx_service.edges.emulator import shapes
+from wx_service.edges.emulator.api import shaped
 from wx_service.edges.emulator.pay_bill import build_trade_bill
 from wx_service.edges.emulator.pay_control import bp as control_bp
 from wx_service.edges.emulator.pay_orders import (
@@ -91,7 +92,7 @@ from wx_service.edges.emulator.pay_orders import (
     _transaction,
 )
 from wx_service.edges.emulator.pay_state import SHANGHAI, PayFault
-from wx_service.ground.validation import BadShape, Shape, loads, parse
+from wx_service.ground.validation import BadShape
 
 bp = Blueprint("emulator_pay", __name__)
 bp.register_blueprint(control_bp)  # /_emulator/pay/control/…
@@ -142,16 +143,6 @@ def _err(code: str, message: str = "", fault: PayFault | None = None, status: in
     payload: dict[str, Any] = {"code": code, "message": message or MESSAGES.get(code, code)}
     payload.update(extra)
     return _signed(status or ERROR_STATUS.get(code, 400), payload, fault)
-
-
-def _shaped(shape: type[Shape]) -> dict[str, Any]:
-    """The body checked against `shape`, as the dict it came as; BadShape becomes PARAM_ERROR."""
-    try:
-        raw = loads(request.get_data())
-    except ValueError:
-        raise BadShape("body", "请求体不是 JSON") from None
-    parse(shape, raw)
-    return raw
 
 
 def _merchant() -> tuple[dict[str, Any] | None, Response | None]:
@@ -205,7 +196,7 @@ def pay_api(api: str):
 
 
 def _new_order(merchant: dict[str, Any], fault: PayFault | None, trade_type: str) -> Response:
-    body = _shaped(shapes.PayNewOrder)
+    body = shaped(shapes.PayNewOrder)
     total = body["amount"]["total"]
     for name in ("appid", "mchid", "description", "out_trade_no", "notify_url"):
         if not isinstance(body.get(name), str) or not body.get(name):
@@ -258,7 +249,7 @@ def jsapi(merchant, fault):
 @bp.post("/v3/pay/transactions/codepay")
 @pay_api("codepay")
 def codepay(merchant, fault):
-    body = _shaped(shapes.PayCodepay)
+    body = shaped(shapes.PayCodepay)
     auth_code = body["payer"].get("auth_code") or ""
     total = body["amount"]["total"]
     if not body["out_trade_no"] or not body["description"] or total <= 0:
@@ -324,7 +315,7 @@ def query_by_id(merchant, fault, transaction_id: str):
 @bp.post("/v3/pay/transactions/out-trade-no/<out_trade_no>/close")
 @pay_api("close")
 def close(merchant, fault, out_trade_no: str):
-    if _shaped(shapes.PayClose)["mchid"] != merchant["mchid"]:
+    if shaped(shapes.PayClose)["mchid"] != merchant["mchid"]:
         return _err("PARAM_ERROR", "缺少参数 mchid", fault)
     with _emu().lock:
         order = _order(merchant["mchid"], out_trade_no)
@@ -340,7 +331,7 @@ def close(merchant, fault, out_trade_no: str):
 @bp.post("/v3/pay/transactions/out-trade-no/<out_trade_no>/reverse")
 @pay_api("reverse")
 def reverse(merchant, fault, out_trade_no: str):
-    body = _shaped(shapes.PayReverse)
+    body = shaped(shapes.PayReverse)
     if body.get("mchid") != merchant["mchid"] or body.get("appid") not in merchant["appids"]:
         return _err("PARAM_ERROR", "缺少参数 appid/mchid", fault)
     with _emu().lock:
@@ -361,7 +352,7 @@ def reverse(merchant, fault, out_trade_no: str):
 @bp.post("/v3/refund/domestic/refunds")
 @pay_api("refund")
 def refund(merchant, fault):
-    body = _shaped(shapes.PayRefund)
+    body = shaped(shapes.PayRefund)
     refund_fen, total = body["amount"]["refund"], body["amount"]["total"]
     if not body.get("out_refund_no") or not (body.get("out_trade_no") or body.get("transaction_id")):
         return _err("PARAM_ERROR", "缺少参数 out_refund_no / out_trade_no", fault)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from payments.exceptions import WxPayError
 from payments.wxpay_v3 import public_key_from_pem
+from wx_service.edges.emulator.api import json_object
 from wx_service.edges.emulator.pay_orders import (
     _emu,
     _mark_paid,
@@ -19,7 +20,6 @@ from wx_service.edges.emulator.pay_orders import (
     _transaction,
 )
 from wx_service.edges.emulator.pay_state import PayFault
-from wx_service.ground.validation import loads
 
 bp = Blueprint("control", __name__, url_prefix="/control")
 
@@ -27,11 +27,7 @@ bp = Blueprint("control", __name__, url_prefix="/control")
 
 
 def _control_body() -> dict[str, Any]:
-    try:
-        data = loads(request.get_data())
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    return json_object() or {}
 
 
 @bp.post("/merchant")
