@@ -24,6 +24,10 @@ class _Kept(Shape):
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
 
+    def record(self) -> dict[str, Any]:
+        """What WeChat sent, as JSON-ready data (for the notification's stored row)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
 
 class EncryptedResource(Shape):
     algorithm: Text
@@ -64,10 +68,6 @@ class Transaction(_Kept):
     payer: Payer | None = None
     promotion_detail: list[dict[str, Any]] | None = None
 
-    def record(self) -> dict[str, Any]:
-        """What WeChat sent, as JSON-ready data (for the transaction's stored row)."""
-        return self.model_dump(mode="json", exclude_unset=True)
-
 
 class RefundAmount(_Kept):
     refund: int | None = None
@@ -86,6 +86,3 @@ class RefundNotice(_Kept):
     success_time: Text | None = None
     amount: RefundAmount | None = None
     promotion_detail: list[dict[str, Any]] | None = None
-
-    def record(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_unset=True)

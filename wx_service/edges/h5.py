@@ -52,8 +52,8 @@ class H5OrderRequest(Shape):
 
     amount_fen: Annotated[int, Field(ge=1, le=pay_flow.MAX_AMOUNT_FEN)]
     description: Annotated[str, Field(min_length=1, max_length=127, pattern=r"\S")] = DEFAULT_DESCRIPTION
-    counter: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{0,32}$")] | None = None
-    source: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-.:]{0,64}$")] = ""
+    counter: Annotated[str, Field(pattern=f"^(?:{_COUNTER.pattern})?$")] | None = None  # as the page's link
+    source: Annotated[str, Field(pattern=f"^(?:{_SOURCE.pattern})?$")] = ""
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -147,10 +147,6 @@ class Claim:
 
     replay: bool = False  # the (timestamp, nonce) pair came before with another body
     owner: bytes | None = None  # set when this attempt runs the handler
-    # Redis did not answer: this attempt runs the handler unclaimed, and the push's unique row in
-    # the database is the only dedup (a retry whose first attempt finished gets the recorded
-    # reply; two attempts running at once both run the handler, and one INSERT loses).
-    degraded: bool = False
 
     @property
     def taken(self) -> bool:
@@ -179,8 +175,11 @@ class PushDedup:
             result = self._scripts.run(self._claim, [key.name, nonce_key.name],
                                        [owner, key.ttl, body_digest, nonce_key.ttl])
         except redis_lib.RedisError as exc:
+            # Redis did not answer: this attempt runs the handler unclaimed, and the push's unique
+            # row in the database is the only dedup (a retry whose first attempt finished gets the
+            # recorded reply; two attempts running at once both run the handler, one INSERT loses).
             log.warning("push dedup without Redis (%s): the database row decides", type(exc).__name__)
-            return Claim(owner=owner, degraded=True)
+            return Claim(owner=owner)
         if result == -1:
             return Claim(replay=True)
         return Claim(owner=owner) if result == 1 else Claim()
