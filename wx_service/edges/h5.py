@@ -29,9 +29,10 @@ from members.identity import OA, member_for_openid
 from payments import counter as pay_flow
 from payments import jsapi
 from payments.config import PaymentsOff
+from wx_service.edges.bodies import json_body
 from wx_service.ground.extensions import db, settings, wechat_client
 from wx_service.ground.logs import mask_openid
-from wx_service.ground.validation import BadShape, Shape, parse_json
+from wx_service.ground.validation import BadShape, Shape
 from wx_service.ground.wechat_client import WeChatApiError
 
 bp = Blueprint("h5", __name__, url_prefix="/h5", template_folder="templates")
@@ -198,7 +199,7 @@ def create_order() -> tuple[Response, int]:
     if not _csrf_ok():
         return _json_error(403, "csrf", "missing or wrong CSRF token; reload the page")
     try:
-        body = parse_json(H5OrderRequest, request.get_data(cache=False))
+        body = json_body(H5OrderRequest)
     except BadShape as exc:
         return _json_error(400, "bad_request", str(exc), field=exc.field)
     with db.unit_of_work():

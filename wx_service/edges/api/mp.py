@@ -28,10 +28,11 @@ from payments.config import PaymentsOff
 from wx_service.edges.api import mp_json, mp_sessions
 from wx_service.edges.api.mp_bodies import CodeRequest, PayOrderRequest
 from wx_service.edges.api.mp_openapi import SPEC
+from wx_service.edges.bodies import json_body
 from wx_service.ground import mp_client
 from wx_service.ground.extensions import db, wechat_client
 from wx_service.ground.protocol.signature import card_ext_signature
-from wx_service.ground.validation import BadShape, parse_json
+from wx_service.ground.validation import BadShape
 from wx_service.ground.wechat_client import WeChatApiError
 
 bp = Blueprint("mp_api", __name__)
@@ -77,7 +78,7 @@ def _wechat_failure(exc: WeChatApiError, what: str) -> ApiError:
 def _body(shape: type[T]) -> T:
     """The request body as `shape`, or a 400 that names the wrong field."""
     try:
-        return parse_json(shape, request.get_data(cache=False))
+        return json_body(shape)
     except BadShape as exc:
         raise ApiError(400, "bad_request", str(exc), field=exc.field) from None
 

@@ -1,14 +1,13 @@
-"""The JSON bodies the console's pages send, as typed shapes: each view parses its body once, and
-a wrong type or a missing field is a 400 that names it. Amounts arrive as the yuan staff typed
+"""The JSON bodies the console's pages send, as typed shapes: each view parses its body once
+(wx_service.edges.bodies), and a wrong type or a missing field is a 400 that names it. Amounts arrive as the yuan staff typed
 ("128.00"); turning them into fen exactly is payments.money's job."""
 from __future__ import annotations
 
 from typing import Annotated
 
-from flask import request
 from pydantic import Field
 
-from wx_service.ground.validation import BadShape, Shape, parse_json
+from wx_service.ground.validation import Shape
 
 Yuan = Annotated[str, Field(max_length=32, description="yuan as typed, e.g. 128.00")]
 Counter = Annotated[str, Field(max_length=64)]
@@ -29,11 +28,3 @@ class ChargeRequest(Shape):
     auth_code: Annotated[str, Field(max_length=64)]
     counter: Counter | None = None
     description: Annotated[str, Field(max_length=512)] | None = None  # the service keeps 127
-
-
-def json_body(shape: type[Shape]):
-    """This request's JSON body as `shape`; BadShape (naming the field) when it is not."""
-    return parse_json(shape, request.get_data(cache=False))
-
-
-__all__ = ["BadShape", "ChargeRequest", "NativeOrderRequest", "json_body"]

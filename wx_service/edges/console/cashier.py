@@ -10,9 +10,11 @@ from flask import Blueprint, g, jsonify, render_template
 
 from payments.cashier import MAX_AMOUNT_FEN, CashierRefused, flow_view, parse_yuan, start_codepay
 from payments.config import PaymentsOff, current_payment_config
+from wx_service.edges.bodies import json_body
 from wx_service.edges.console.auth import staff_required
-from wx_service.edges.console.bodies import BadShape, ChargeRequest, json_body
+from wx_service.edges.console.bodies import ChargeRequest
 from wx_service.ground.extensions import db
+from wx_service.ground.validation import BadShape
 
 bp = Blueprint("console_cashier", __name__, url_prefix="/console/cashier", template_folder="templates")
 

@@ -13,9 +13,11 @@ from flask import Blueprint, Response, g, jsonify, render_template, request, ses
 
 from payments import counter as flow
 from payments.config import PaymentsOff
+from wx_service.edges.bodies import json_body
 from wx_service.edges.console.auth import staff_required
-from wx_service.edges.console.bodies import BadShape, NativeOrderRequest, json_body
+from wx_service.edges.console.bodies import NativeOrderRequest
 from wx_service.ground.qr_images import qr_png_bytes
+from wx_service.ground.validation import BadShape
 
 bp = Blueprint("console_counter", __name__, url_prefix="/console/counter", template_folder="templates")
 
