@@ -87,6 +87,16 @@ class Settings:
     )
     LOG_FORMAT: str = "json"
     LOG_LEVEL: str = "INFO"
+    # One-key customer service. The hours agents answer (store time, Asia/Shanghai); outside them a
+    # shopper who asks for a person is queued and told when someone will answer.
+    DESK_HOURS: str = "10:00-22:00"
+    # Seconds an agent has to open a conversation offered to them before it goes to the next one.
+    DESK_OFFER_SECONDS: int = 45
+    # The OA template an agent's answer goes out as when WeChat's customer-service window is shut
+    # (keywords: first, keyword1 = the store's name, keyword2 = the answer, remark). Empty: no fallback.
+    DESK_FALLBACK_TEMPLATE_ID: str = ""
+    # Longest answer an agent may send, in characters (WeChat's text messages take about 2,000).
+    DESK_MAX_MESSAGE: int = 2000
     # Seconds the emulator waits for the webhook before retrying a push (WeChat: 5).
     EMULATOR_PUSH_TIMEOUT: float = 5.0
     # Back-off (seconds) between retries of jobs that failed on a transient WeChat error.
@@ -211,6 +221,10 @@ class Settings:
             found.append("DATABASE_URL must be a SQLAlchemy URL such as postgresql+psycopg://...")
         if self.LOG_FORMAT not in {"json", "text"}:
             found.append("LOG_FORMAT must be json or text")
+        if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]", self.DESK_HOURS or ""):
+            found.append("DESK_HOURS must be HH:MM-HH:MM in store time, e.g. 10:00-22:00")
+        if self.DESK_OFFER_SECONDS < 5:
+            found.append("DESK_OFFER_SECONDS must be at least 5")
         found.extend(self.payment_problems())
         return found
 

@@ -19,6 +19,7 @@ def build_router() -> Router:
     router.event("subscribe", follow.on_subscribe)  # also follows via QR (scene in ctx.scene)
     router.event("unsubscribe", follow.on_unsubscribe)
     router.event("scan", follow.on_scan)
+    router.event("user_enter_tempsession", customer_service.mini_program_contact)  # MP contact button
 
     # Member card events (reference §3.4)
     router.event("user_get_card", cards.on_user_get_card)
@@ -50,7 +51,11 @@ def build_router() -> Router:
         router.keyword(word, cards.my_membership)
 
     # Patterns
-    router.regex(r"人工|客服|投诉", customer_service.transfer_to_agent)
+    router.regex(r"人工|客服|投诉", customer_service.contact_agent)
+    router.regex(r"^[1-5]分", customer_service.rate_service)  # a tap on the rating menu
+
+    # A shopper in a customer-service conversation: the desk first (ctx.fallback otherwise)
+    router.conversation(customer_service.in_conversation)
 
     # Anything else
     router.default(content.help_text)

@@ -16,3 +16,25 @@ class AlreadyTaken(DeskError):
 
 class AtCapacity(DeskError):
     """The agent already holds as many conversations as their cap allows."""
+
+
+class NotAnAgent(DeskError):
+    """The signed-in staff member has no agent row: the desk is not theirs to use."""
+
+
+class WindowClosed(DeskError):
+    """WeChat would refuse a customer-service message now (45015/45047): the reason, and
+    whether a template message can go instead."""
+
+    def __init__(self, reason: str, fallback_available: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fallback_available = fallback_available
+
+
+class BadMessage(DeskError):
+    """An empty or oversized message, or a note with nothing in it."""
+
+
+class NotYours(DeskError):
+    """The conversation is assigned to another agent: only its owner answers, transfers or resolves."""

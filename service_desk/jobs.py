@@ -1,22 +1,28 @@
-"""Background work of the desk: offers nobody opened in time go to the next agent."""
+"""Background work of the desk, every minute: offers nobody opened in time go to the next agent,
+the Redis marks of open conversations are written again, and answers WeChat never answered are
+marked failed for the agent to retry."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from service_desk import service
+from sqlalchemy import update
+
+from service_desk import events, service
 from service_desk.exceptions import AlreadyTaken
-from wx_service.ground.extensions import db
+from service_desk.models import FAILED, PENDING, Message
+from wx_service.ground.db import utcnow
+from wx_service.ground.extensions import db, services
 
 log = logging.getLogger(__name__)
 
-OFFER_SECONDS = 45  # how long an agent has to open an offered conversation
 
-
-def sweep_offers(now: datetime | None = None, seconds: float = OFFER_SECONDS) -> int:
+def sweep_offers(now: datetime | None = None, seconds: float | None = None) -> int:
     """Every minute: each offer older than `seconds` goes back to the queue and on to the next
     agent (the one who let it lapse is skipped). Each conversation in its own savepoint, so one
     that changed meanwhile does not stop the rest. Returns how many offers were moved."""
+    if seconds is None:
+        seconds = services().settings.DESK_OFFER_SECONDS
     moved = 0
     for conversation_id, agent_id in service.offers_older_than(seconds, now):
         try:
@@ -29,3 +35,19 @@ def sweep_offers(now: datetime | None = None, seconds: float = OFFER_SECONDS) ->
         except AlreadyTaken:
             continue  # opened or taken between the read and now: nothing to move
     return moved
+
+
+def refresh_marks() -> int:
+    """Every minute: the Redis marks of open conversations written again (they are a cache the
+    webhook's claim reads; after Redis lost its data they come back within a minute)."""
+    return events.refresh_marks()
+
+
+def fail_stalled_messages(now: datetime | None = None) -> int:
+    """Every minute: an answer still pending after every retry the queue allows (WeChat never
+    answered) is marked failed, so the agent sees it and can send it again. Returns how many."""
+    intervals = services().settings.JOB_RETRY_INTERVALS
+    cutoff = (now or utcnow()) - timedelta(seconds=sum(intervals) + 300)
+    return db.session.execute(update(Message).where(Message.status == PENDING, Message.created_at < cutoff)
+                              .values(status=FAILED, wechat_errmsg="WeChat did not answer after every retry; "
+                                                                   "send it again")).rowcount

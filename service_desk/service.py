@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from service_desk import events
 from service_desk.exceptions import AlreadyTaken, AtCapacity, UnknownConversation
 from service_desk.models import ASSIGNED, BOT, OFFERED, ONLINE, OPEN_STATES, QUEUED, RESOLVED, Agent, Conversation, Team
 from wx_service.ground.db import utcnow
@@ -55,9 +56,12 @@ def _get(conversation_id: int) -> Conversation:
 
 def queue(conversation_id: int, now: datetime | None = None) -> Conversation:
     """From the FAQ to the queue for a person (转人工, or a second unanswered message)."""
-    db.session.execute(update(Conversation).where(Conversation.id == conversation_id, Conversation.status == BOT)
-                       .values(status=QUEUED, queued_at=now or utcnow()))
-    return _get(conversation_id)
+    moved = db.session.execute(update(Conversation).where(Conversation.id == conversation_id, Conversation.status == BOT)
+                               .values(status=QUEUED, queued_at=now or utcnow())).rowcount
+    conversation = _get(conversation_id)
+    if moved:
+        events.publish_after_commit("queued", conversation)
+    return conversation
 
 
 def _add_load(agent_id: int, now: datetime | None = None, *, online_only: bool = False) -> bool:
@@ -84,7 +88,9 @@ def take(conversation_id: int, agent_id: int, now: datetime | None = None) -> Co
         Conversation.id == conversation_id, Conversation.status == OFFERED, Conversation.assignee_id == agent_id)
         .values(status=ASSIGNED, assigned_at=now)).rowcount
     if mine:
-        return _get(conversation_id)
+        conversation = _get(conversation_id)
+        events.publish_after_commit("assigned", conversation)
+        return conversation
     if not _add_load(agent_id):
         raise AtCapacity("you already hold as many conversations as your cap allows; resolve one first")
     won = db.session.execute(update(Conversation).where(
@@ -93,7 +99,9 @@ def take(conversation_id: int, agent_id: int, now: datetime | None = None) -> Co
     if not won:
         _get(conversation_id)  # UnknownConversation when there is no such conversation
         raise AlreadyTaken("another agent has this conversation now")  # the caller rolls back the load
-    return _get(conversation_id)
+    conversation = _get(conversation_id)
+    events.publish_after_commit("assigned", conversation)
+    return conversation
 
 
 def offer_next(conversation_id: int, now: datetime | None = None) -> Agent | None:
@@ -118,6 +126,7 @@ def offer_next(conversation_id: int, now: datetime | None = None) -> Agent | Non
             .values(status=OFFERED, assignee_id=agent_id, offered_at=now)).rowcount
         if not offered:
             raise AlreadyTaken(f"conversation {conversation_id} was taken meanwhile")
+        events.publish_after_commit("offered", _get(conversation_id), agent=agent_id)
         return db.session.get(Agent, agent_id, populate_existing=True)
     return None
 
@@ -134,6 +143,8 @@ def expire_offer(conversation_id: int, agent_id: int) -> bool:
             .values(status=QUEUED, assignee_id=None, offered_at=None, declined_by=declined)).rowcount
         if not back:
             step.rollback()
+    if back:
+        events.publish_after_commit("requeued", _get(conversation_id), from_agent=agent_id)
     return bool(back)
 
 
@@ -155,7 +166,10 @@ def resolve(conversation_id: int, agent_id: int, now: datetime | None = None) ->
     if not done:
         _get(conversation_id)
         raise AlreadyTaken("only the agent who owns an open conversation can resolve it")
-    return _get(conversation_id)
+    conversation = _get(conversation_id)
+    events.unmark_after_commit(conversation.openid)
+    events.publish_after_commit("resolved", conversation)
+    return conversation
 
 
 def set_status(agent_id: int, status: str) -> Agent:
@@ -165,4 +179,55 @@ def set_status(agent_id: int, status: str) -> Agent:
     agent = db.session.get(Agent, agent_id, populate_existing=True)
     if agent is None:
         raise LookupError(f"no agent {agent_id}")
+    events.publish_agent_after_commit(agent)
     return agent
+
+
+def transfer(conversation_id: int, from_agent_id: int, *, to_agent_id: int | None = None,
+             to_team_id: int | None = None, now: datetime | None = None) -> Conversation:
+    """The owner hands the conversation on: to one agent (offered to them, under their cap) or to a
+    team's queue (offered to its least-loaded online agent). Both agent rows are locked in id
+    order, so two transfers crossing each other never deadlock."""
+    now = now or utcnow()
+    if (to_agent_id is None) == (to_team_id is None):
+        raise ValueError("transfer to an agent or to a team")
+    if to_agent_id == from_agent_id:
+        raise ValueError("the conversation is already yours")
+    if to_agent_id is not None:
+        first, second = sorted((from_agent_id, to_agent_id))
+        db.session.execute(select(Agent.id).where(Agent.id.in_((first, second))).order_by(Agent.id).with_for_update())
+        if db.session.get(Agent, to_agent_id) is None:
+            raise LookupError(f"no agent {to_agent_id}")
+        if not _add_load(to_agent_id, now):
+            raise AtCapacity("that agent already holds as many conversations as their cap allows")
+        _drop_load(from_agent_id)
+        moved = db.session.execute(update(Conversation).where(
+            Conversation.id == conversation_id, Conversation.status == ASSIGNED,
+            Conversation.assignee_id == from_agent_id)
+            .values(status=OFFERED, assignee_id=to_agent_id, offered_at=now, read_at=None)).rowcount
+        if not moved:
+            _get(conversation_id)
+            raise AlreadyTaken("only the agent who owns an open conversation can transfer it")
+        conversation = _get(conversation_id)
+        events.publish_after_commit("offered", conversation, agent=to_agent_id, from_agent=from_agent_id)
+        return conversation
+    if db.session.get(Team, to_team_id) is None:
+        raise LookupError(f"no team {to_team_id}")
+    _drop_load(from_agent_id)
+    moved = db.session.execute(update(Conversation).where(
+        Conversation.id == conversation_id, Conversation.status == ASSIGNED, Conversation.assignee_id == from_agent_id)
+        .values(status=QUEUED, assignee_id=None, team_id=to_team_id, offered_at=None, read_at=None,
+                declined_by=str(from_agent_id))).rowcount
+    if not moved:
+        _get(conversation_id)
+        raise AlreadyTaken("only the agent who owns an open conversation can transfer it")
+    events.publish_after_commit("requeued", _get(conversation_id), from_agent=from_agent_id)
+    offer_next(conversation_id, now)
+    return _get(conversation_id)
+
+
+def mark_read(conversation_id: int, agent_id: int, now: datetime | None = None) -> None:
+    """The owner opened the conversation: its unread count starts again from here."""
+    db.session.execute(update(Conversation).where(Conversation.id == conversation_id,
+                                                  Conversation.assignee_id == agent_id)
+                       .values(read_at=now or utcnow()))

@@ -699,10 +699,18 @@ def test_unknown_text_gets_the_help_text(base_url, emulator, settings_, words):
     assert reply_for(settings_, r, "safe", openid)["Content"] == settings_.HELP_TEXT
 
 
-def test_asking_for_a_person_transfers_to_customer_service(base_url, emulator, settings_):
+def test_asking_for_a_person_queues_a_conversation_at_the_stores_own_desk(base_url, emulator, settings_, wx):
+    from service_desk.models import Conversation
+
     openid = new_openid()
     _, _, r = push(base_url, emulator, text_fields(emulator, openid, "我要投诉"), "safe")
-    assert reply_for(settings_, r, "safe", openid)["MsgType"] == "transfer_customer_service"
+    reply = reply_for(settings_, r, "safe", openid)
+    assert reply["MsgType"] == "text" and "人工客服" in reply["Content"]  # no longer WeChat's own system
+    with wx.db.unit_of_work() as session:
+        conversation = session.scalar(select(Conversation).where(Conversation.openid == openid))
+        assert (conversation.status, conversation.source) == ("queued", "keyword")
+        linked = session.scalar(select(InboundPush.conversation_id).where(InboundPush.openid == openid))
+        assert linked == conversation.id  # the 人工 message is the conversation's first message
 
 
 @pytest.mark.parametrize("event,key", [("VIEW", "https://example.com/mall"), ("LOCATION", None),

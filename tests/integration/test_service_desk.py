@@ -188,7 +188,7 @@ def test_the_sweep_moves_a_lapsed_offer_to_the_next_agent_and_leaves_fresh_ones(
     with uow(app):
         assert service.offer_next(fresh).id == second
     with uow(app) as session:  # the first offer is old now
-        session.get(Conversation, lapsed).offered_at = utcnow() - timedelta(seconds=jobs.OFFER_SECONDS + 1)
+        session.get(Conversation, lapsed).offered_at = utcnow() - timedelta(seconds=46)
     with uow(app):
         assert jobs.sweep_offers() == 1
     assert state(app, lapsed) == (OFFERED, second) and state(app, fresh) == (OFFERED, second)

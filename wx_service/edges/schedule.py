@@ -25,6 +25,8 @@ SWEEP_JOBS: tuple[CronJob, ...] = (
     ("pay-resume-codepay", "* * * * *", "payments.cashier.resume_codepay_flows"),
     # Customer service: offers nobody opened go to the next agent.
     ("desk-offers", "* * * * *", "service_desk.jobs.sweep_offers"),
+    ("desk-marks", "* * * * *", "service_desk.jobs.refresh_marks"),
+    ("desk-stalled", "* * * * *", "service_desk.jobs.fail_stalled_messages"),
 )
 
 

@@ -16,9 +16,10 @@ import logging
 import time
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from service_desk.models import RESOLVED, Conversation
 from wx_service.ground.db import Database, database_unavailable, utcnow
 from wx_service.ground.dedup import Claim, NonceGuard, PushDedup
 from wx_service.ground.extensions import services
@@ -45,10 +46,15 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
 
 XML_TYPE = "application/xml; charset=utf-8"
+# A user message joins the sender's open customer-service conversation inside the INSERT itself
+# (an index probe, no round trip of its own): stored once, linked even when Redis forgot the
+# conversation. `link_openid` is the sender for user messages and NULL for events.
+_OPEN_CONVERSATION = (select(Conversation.id).where(Conversation.openid == bindparam("link_openid"),
+                                                    Conversation.status != RESOLVED).scalar_subquery())
 # A Core INSERT on the table: compiled once and cached, unlike an ORM flush.
-_INSERT_PUSH = insert(InboundPush.__table__)
-_RECORD_COLUMNS = ("appid", "dedup_key", "openid", "msg_type", "event", "event_key", "content", "handler",
-                   "response", "created_at_wechat", "received_at")
+_INSERT_PUSH = insert(InboundPush.__table__).values(conversation_id=_OPEN_CONVERSATION)
+_RECORD_COLUMNS = ("appid", "dedup_key", "openid", "msg_type", "event", "event_key", "content", "media_id",
+                   "handler", "response", "created_at_wechat", "received_at")
 
 
 class PushRecorder:
@@ -62,8 +68,9 @@ class PushRecorder:
     (SQLite in the embedded mode) it is a Core INSERT in a short transaction. A duplicate raises
     SQLAlchemy's IntegrityError either way, as the handler's transaction would."""
 
-    _SQL = (f"INSERT INTO {InboundPush.__tablename__} ({', '.join(_RECORD_COLUMNS)}) "
-            f"VALUES ({', '.join('%s' for _ in _RECORD_COLUMNS)})")
+    _SQL = (f"INSERT INTO {InboundPush.__tablename__} ({', '.join(_RECORD_COLUMNS)}, conversation_id) "
+            f"VALUES ({', '.join('%s' for _ in _RECORD_COLUMNS)}, "
+            f"(SELECT id FROM {Conversation.__tablename__} WHERE openid = %s AND status <> '{RESOLVED}'))")
 
     def __init__(self, db: Database) -> None:
         self.db = db  # the Database, not its engines: read at each insert, after any re-init
@@ -75,7 +82,7 @@ class PushRecorder:
                 conn.execute(_INSERT_PUSH, record)
             return
         dbapi = engine.dialect.loaded_dbapi
-        params = [record[column] for column in _RECORD_COLUMNS]
+        params = [record[column] for column in _RECORD_COLUMNS] + [record["link_openid"]]
         # Pooled connections are not pinged (a round trip per push): after a database restart the
         # first use of each fails. Then the whole pool is replaced, as SQLAlchemy does when its own
         # statements meet a disconnect, and the INSERT is tried once more. If the lost INSERT had in
@@ -100,6 +107,16 @@ class PushRecorder:
             finally:
                 pooled.close()
         raise AssertionError("unreachable")
+
+
+def _text_field(push: Push, name: str) -> str:
+    value = push.fields.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def _content_of(push: Push) -> str:
+    """What the console shows of a user message: its text, a picture's URL, a voice's transcript."""
+    return str(push.fields.get("Content", "")) or _text_field(push, "PicUrl") or _text_field(push, "Recognition")
 
 
 class WebhookPipeline:
@@ -156,7 +173,8 @@ class WebhookPipeline:
         return build_push(fields), encrypted
 
     # -- handling ------------------------------------------------------------------------------
-    def handle(self, push: Push, encrypted: bool, timestamp: str, nonce: str) -> bytes:
+    def handle(self, push: Push, encrypted: bool, timestamp: str, nonce: str,
+               in_conversation: bool | None = False) -> bytes:
         """Run the handler and record the push with its response, exactly once.
 
         Every push gets its `inbound_pushes` row, written before the reply leaves: the unique key
@@ -176,7 +194,7 @@ class WebhookPipeline:
         db = services().db
         db.after_fork()
         registry = db.session.registry
-        handler, ctx = self.router.resolve(push)
+        handler, ctx = self.router.resolve(push, in_conversation)
         try:
             reply = handler(ctx) if handler else None
             if reply is None:
@@ -207,7 +225,9 @@ class WebhookPipeline:
             "appid": self.settings.WECHAT_APPID, "dedup_key": push.dedup_key, "openid": push.openid,
             "msg_type": push.msg_type, "event": push.event,
             "event_key": event_key[:256] if isinstance(event_key, str) else "",
-            "content": str(push.fields.get("Content", ""))[:2000],
+            "content": _content_of(push)[:2000],
+            "media_id": _text_field(push, "MediaId")[:128],
+            "link_openid": push.openid if push.is_user_message else None,
             "handler": f"{handler.__module__}.{handler.__qualname__}" if handler else "",
             "response": response.decode("utf-8"), "created_at_wechat": int(push.fields["CreateTime"]),
             "received_at": utcnow(),
@@ -328,7 +348,7 @@ def receive_push() -> Response:
             return _refuse(exc)
 
         bind(msg_id=push.dedup_key, openid=mask_openid(push.openid), type=push.msg_type, event=push.event)
-        claim: Claim = pipeline.dedup.claim(push.dedup_key, pipeline.nonces, timestamp, nonce, digest)
+        claim: Claim = pipeline.dedup.claim(push.dedup_key, pipeline.nonces, timestamp, nonce, digest, push.openid)
         if claim.replay:
             return _refuse(ReplayedRequest("timestamp and nonce were already used with another body"))
         if claim.taken:
@@ -336,7 +356,7 @@ def receive_push() -> Response:
         assert claim.owner is not None
         try:
             try:
-                response = pipeline.handle(push, encrypted, timestamp, nonce)
+                response = pipeline.handle(push, encrypted, timestamp, nonce, claim.in_conversation)
             except IntegrityError:
                 stored = pipeline.stored_response(push)
                 if stored is None:

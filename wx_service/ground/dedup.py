@@ -3,8 +3,9 @@ is the backstop.
 
 A push is claimed by writing `claimed:<owner>` under its dedup key for DEDUP_PENDING_TTL seconds,
 longer than WeChat's retry window (reference §3.6: no answer within 5 s, re-sent, three times in
-all). The claim goes in the same Lua call as the replay guard, so the common path costs one round
-trip to Redis per push. A retry that finds the claim is answered from the database: with the
+all). The claim goes in the same Lua call as the replay guard and the read of the sender's
+customer-service mark (service_desk.events), so the common path costs one round trip to Redis per
+push. A retry that finds the claim is answered from the database: with the
 stored reply if the first attempt has finished, else with `success`, after which WeChat stops
 retrying. In that case the reply the first attempt produces never reaches WeChat and must go by
 the customer-service API: the retry that answers `success` sets a `superseded` mark (once) and
@@ -39,19 +40,21 @@ end
 return 0
 """
 
-# KEYS: claim key, nonce key; ARGV: owner, claim ttl, body digest, nonce ttl.
-# Returns -1 for a replay (the nonce came before with another body), 1 when claimed, 0 when another
-# attempt holds the claim.
+# KEYS: claim key, nonce key, the sender's customer-service mark; ARGV: owner, claim ttl, body
+# digest, nonce ttl. Returns {outcome, mark}: outcome -1 for a replay (the nonce came before with
+# another body), 1 when claimed, 0 when another attempt holds the claim; mark 1 when the sender has
+# an open customer-service conversation (so the push goes to the desk), else 0.
 _CLAIM = """
+local mark = redis.call('exists', KEYS[3])
 if not redis.call('set', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4]) then
   if redis.call('get', KEYS[2]) ~= ARGV[3] then
-    return -1
+    return {-1, mark}
   end
 end
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-  return 1
+  return {1, mark}
 end
-return 0
+return {0, mark}
 """
 
 _PLAIN_CONNECTIONS = (Connection, SSLConnection, UnixDomainSocketConnection)
@@ -147,6 +150,9 @@ class Claim:
 
     replay: bool = False  # the (timestamp, nonce) pair came before with another body
     owner: bytes | None = None  # set when this attempt runs the handler
+    # Does the sender have an open customer-service conversation? None: unknown (Redis did not
+    # answer), and the desk asks the database.
+    in_conversation: bool | None = False
 
     @property
     def taken(self) -> bool:
@@ -166,23 +172,26 @@ class PushDedup:
     def _key(self, dedup_key: str) -> redis_keys.RedisKey:
         return redis_keys.push_dedup(self.appid, dedup_key, self.claim_ttl)
 
-    def claim(self, dedup_key: str, nonce: "NonceGuard", timestamp: str, nonce_value: str, body_digest: str) -> Claim:
-        """Check the nonce against replay and claim the push, in one round trip."""
+    def claim(self, dedup_key: str, nonce: "NonceGuard", timestamp: str, nonce_value: str, body_digest: str,
+              openid: str = "") -> Claim:
+        """Check the nonce against replay, claim the push and read the sender's customer-service
+        mark, in one round trip."""
         key = self._key(dedup_key)
         nonce_key = nonce.key(timestamp, nonce_value)
+        mark_key = redis_keys.desk_open(self.appid, openid)
         owner = CLAIMED + secrets.token_hex(8).encode()
         try:
-            result = self._scripts.run(self._claim, [key.name, nonce_key.name],
-                                       [owner, key.ttl, body_digest, nonce_key.ttl])
+            result, mark = self._scripts.run(self._claim, [key.name, nonce_key.name, mark_key.name],
+                                             [owner, key.ttl, body_digest, nonce_key.ttl])
         except redis_lib.RedisError as exc:
             # Redis did not answer: this attempt runs the handler unclaimed, and the push's unique
             # row in the database is the only dedup (a retry whose first attempt finished gets the
             # recorded reply; two attempts running at once both run the handler, one INSERT loses).
             log.warning("push dedup without Redis (%s): the database row decides", type(exc).__name__)
-            return Claim(owner=owner)
+            return Claim(owner=owner, in_conversation=None)
         if result == -1:
             return Claim(replay=True)
-        return Claim(owner=owner) if result == 1 else Claim()
+        return Claim(owner=owner, in_conversation=mark == 1) if result == 1 else Claim()
 
     def release(self, dedup_key: str, owner: bytes) -> None:
         """Give up our claim (the handler failed), so that WeChat's next retry runs the push. With

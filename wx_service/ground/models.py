@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wx_service.ground.db import Base, UTCDateTime, utcnow
@@ -14,7 +14,12 @@ class InboundPush(Base):
     Redis has forgotten it; `response` is the exact body every retry gets back."""
 
     __tablename__ = "inbound_pushes"
-    __table_args__ = (UniqueConstraint("appid", "dedup_key", name="uq_inbound_pushes_appid_dedup_key"),)
+    __table_args__ = (
+        UniqueConstraint("appid", "dedup_key", name="uq_inbound_pushes_appid_dedup_key"),
+        # Partial: most pushes belong to no conversation and cost this index nothing.
+        Index("ix_inbound_pushes_conversation", "conversation_id", "id",
+              postgresql_where=text("conversation_id IS NOT NULL"), sqlite_where=text("conversation_id IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     appid: Mapped[str] = mapped_column(String(32))
@@ -28,3 +33,9 @@ class InboundPush(Base):
     response: Mapped[str] = mapped_column(Text, default="")
     created_at_wechat: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A user message's media (image, voice): what the console fetches with media/get.
+    media_id: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    # The customer-service conversation a user message belongs to, filled in by the webhook's own
+    # INSERT from the shopper's open conversation (so a message is stored once, and linked even
+    # when Redis forgot the shopper was in one). No foreign key: the ground does not know the desk.
+    conversation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -68,3 +68,16 @@ def cashier_auth_code(appid: str, out_trade_no: str, ttl: int) -> RedisKey:
 def cashier_next_run(appid: str, out_trade_no: str, due: datetime, ttl: int) -> RedisKey:
     """Set once per (order, due time): two copies of the flow queue the next step only once."""
     return RedisKey(f"{PREFIX}:{appid}:cashier:next:{out_trade_no}:{int(due.timestamp() * 1000)}", ttl)
+
+
+def desk_open(appid: str, openid: str) -> RedisKey:
+    """Set while the shopper has an open customer-service conversation: the webhook's claim reads
+    it in the same Lua call, so a push learns where to go without a database round trip. A cache
+    of the database (the desk's sweep writes it again every minute), never the truth."""
+    return RedisKey(f"{PREFIX}:{appid}:desk:open:{openid}", 7 * 24 * 3600)
+
+
+def desk_events(appid: str) -> str:
+    """The pub/sub channel of the customer-service desk (a channel holds nothing, so no TTL):
+    every console stream, in any worker, subscribes to it."""
+    return f"{PREFIX}:{appid}:desk:events"

@@ -5,6 +5,9 @@ Router. A decorator scattered over modules would make the routing depend on whic
 to be imported; one table can be read top to bottom and grepped for any key.
 
 Matching order, most specific first:
+  messages from a shopper in a customer-service conversation: the conversation handler, which
+    is given the route the message would otherwise take (ctx.fallback) for when the database says
+    the conversation has ended;
   events: menu key (CLICK), QR scene (subscribe via QR / SCAN), event name;
   messages: exact keyword, regex (in registration order), message type;
   then the default.
@@ -29,6 +32,8 @@ class PushContext:
     push: Push
     match: Optional[re.Match[str]] = None
     scene: str = ""
+    # Set for the conversation handler: the handler and context the message would have had.
+    fallback: Optional[tuple[Handler, "PushContext"]] = None
 
     @property
     def openid(self) -> str:
@@ -62,6 +67,7 @@ class Router:
         self._keywords: dict[str, Handler] = {}
         self._patterns: list[tuple[re.Pattern[str], Handler]] = []
         self._default: Optional[Handler] = None
+        self._conversation: Optional[Handler] = None
         self.routes: list[Route] = []
 
     def _add(self, table: dict[str, Handler], kind: str, key: str, handler: Handler) -> None:
@@ -97,13 +103,28 @@ class Router:
         self._patterns.append((re.compile(pattern), handler))
         self.routes.append(Route("regex", pattern, handler))
 
+    def conversation(self, handler: Handler) -> None:
+        """User messages from a shopper the claim says is in a customer-service conversation (or
+        when it cannot say: Redis away)."""
+        if self._conversation is not None:
+            raise ValueError("a conversation handler is already registered")
+        self._conversation = handler
+        self.routes.append(Route("convers.", "*", handler))
+
     def default(self, handler: Handler) -> None:
         if self._default is not None:
             raise ValueError("a default handler is already registered")
         self._default = handler
         self.routes.append(Route("default", "*", handler))
 
-    def resolve(self, push: Push) -> tuple[Optional[Handler], PushContext]:
+    def resolve(self, push: Push, in_conversation: bool | None = False) -> tuple[Optional[Handler], PushContext]:
+        """The handler for `push`. `in_conversation` is the claim's answer (None: unknown)."""
+        handler, ctx = self._resolve(push)
+        if in_conversation is not False and push.is_user_message and self._conversation is not None:
+            return self._conversation, PushContext(push=push, fallback=(handler, ctx) if handler else None)
+        return handler, ctx
+
+    def _resolve(self, push: Push) -> tuple[Optional[Handler], PushContext]:
         ctx = PushContext(push=push)
         message = push.message
         if push.msg_type == "event":

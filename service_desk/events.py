@@ -1,0 +1,84 @@
+"""What the live console hears: one Redis pub/sub channel per account, published after commit.
+
+Events carry ids and a kind, not content: a console that hears one re-reads what it shows from
+the database, so an event can never show something that was rolled back, and a lost event costs
+only freshness (the console re-reads on reconnect). The same module keeps the Redis mark the
+webhook's claim reads to know a shopper is in a conversation.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from sqlalchemy import select
+
+from service_desk.models import OPEN_STATES, Agent, Conversation
+from wx_service.ground import redis_keys
+from wx_service.ground.extensions import db, redis, services
+
+log = logging.getLogger(__name__)
+
+
+def channel() -> str:
+    return redis_keys.desk_events(services().settings.WECHAT_APPID)
+
+
+def publish_after_commit(kind: str, conversation: Conversation, **data: object) -> None:
+    """Tell every console about a change to `conversation`, once the transaction has committed."""
+    event = {"kind": kind, "conversation": conversation.id, "team": conversation.team_id,
+             "status": conversation.status, "assignee": conversation.assignee_id, **data}
+
+    def publish() -> None:
+        event["at"] = time.time()
+        redis().publish(channel(), json.dumps(event, separators=(",", ":")))
+
+    publish.label = f"desk event {kind}"  # type: ignore[attr-defined]
+    db.after_commit(publish)
+
+
+def publish_agent_after_commit(agent: Agent) -> None:
+    """An agent went online or away: consoles refresh who is on duty."""
+    event = {"kind": "agent", "agent": agent.id, "team": agent.team_id, "status": agent.status}
+
+    def publish() -> None:
+        event["at"] = time.time()
+        redis().publish(channel(), json.dumps(event, separators=(",", ":")))
+
+    publish.label = "desk event agent"  # type: ignore[attr-defined]
+    db.after_commit(publish)
+
+
+def mark_open_after_commit(openid: str, conversation_id: int) -> None:
+    key = redis_keys.desk_open(services().settings.WECHAT_APPID, openid)
+
+    def mark() -> None:
+        redis().set(key.name, conversation_id, ex=key.ttl)
+
+    mark.label = "desk mark open"  # type: ignore[attr-defined]
+    db.after_commit(mark)
+
+
+def unmark_after_commit(openid: str) -> None:
+    key = redis_keys.desk_open(services().settings.WECHAT_APPID, openid)
+
+    def unmark() -> None:
+        redis().delete(key.name)
+
+    unmark.label = "desk unmark"  # type: ignore[attr-defined]
+    db.after_commit(unmark)
+
+
+def refresh_marks() -> int:
+    """Write the mark again for every open conversation (after Redis lost its data, say). Marks of
+    conversations closed meanwhile expire or are deleted on resolve. Returns how many were set."""
+    appid = services().settings.WECHAT_APPID
+    pipe = redis().pipeline(transaction=False)
+    rows = db.session.execute(select(Conversation.openid, Conversation.id)
+                              .where(Conversation.status.in_(OPEN_STATES))).all()
+    for openid, conversation_id in rows:
+        key = redis_keys.desk_open(appid, openid)
+        pipe.set(key.name, conversation_id, ex=key.ttl)
+    if rows:
+        pipe.execute()
+    return len(rows)
