@@ -9,7 +9,7 @@ retried or sent as a template. A double-clicked send stores one row (`client_key
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,17 +31,15 @@ _SPENDING = (PENDING, SENDING, SENT)
 CSAT_OPTIONS = ((5, "5分 非常满意"), (4, "4分 满意"), (3, "3分 一般"), (2, "2分 不满意"), (1, "1分 很不满意"))
 
 
-def _at(unix: int) -> datetime:
-    return datetime.fromtimestamp(unix, timezone.utc)
-
-
 def window_of(conversation: Conversation, now: datetime | None = None) -> windows.Window:
     """WeChat's customer-service window for the conversation's shopper, as the desk knows it."""
     now = now or utcnow()
     openid = conversation.openid
-    last_message = db.session.scalar(select(func.max(InboundPush.created_at_wechat)).where(
+    # Our clock on both sides (when the push arrived, when the answer was queued): WeChat's
+    # CreateTime has whole seconds only, and answers within that second would count wrongly.
+    last_message = db.session.scalar(select(func.max(InboundPush.received_at)).where(
         InboundPush.openid == openid, InboundPush.msg_type != "event"))
-    last_event = db.session.execute(select(InboundPush.event, InboundPush.created_at_wechat).where(
+    last_event = db.session.execute(select(InboundPush.event, InboundPush.received_at).where(
         InboundPush.openid == openid, InboundPush.msg_type == "event",
         InboundPush.event.in_(tuple(windows.WINDOW_EVENTS))).order_by(InboundPush.id.desc()).limit(1)).first()
     sent = db.session.scalars(select(Message.created_at).join(Conversation, Conversation.id == Message.conversation_id)
@@ -51,8 +49,7 @@ def window_of(conversation: Conversation, now: datetime | None = None) -> window
     if conversation.channel == "oa":
         follower = db.session.scalar(select(Follower.subscribed).where(Follower.openid == openid))
         following = follower is not False  # unknown (no row yet) counts as following
-    return windows.current(_at(last_message) if last_message else None,
-                           (last_event[0], _at(last_event[1])) if last_event else None,
+    return windows.current(last_message, (last_event[0], last_event[1]) if last_event else None,
                            windows.SentCounter(list(sent)), now, following=following)
 
 
