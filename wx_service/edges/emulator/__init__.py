@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from flask import Blueprint, Flask, abort, jsonify, render_template, request
 
@@ -30,6 +31,7 @@ page_bp = Blueprint("emulator_page", __name__, template_folder="templates")
 MODES = ("plaintext", "compatible", "safe")
 # The page's picture and voice actions carry the file base64'd in JSON: 4/3 of WeChat's image limit.
 PAGE_MEDIA_BODY_CAP = MEDIA_LIMITS["image"] * 4 // 3 + 4096
+IMAGE_TYPE = re.compile(r"image/[A-Za-z0-9.+-]{1,40}")
 
 
 def _state() -> EmulatorState:
@@ -131,7 +133,7 @@ def shopper_action(action: str):
         return jsonify(client.scan(openid, scene))
     if action == "image":
         content_type = str(data.get("content_type") or "image/jpeg")
-        if not content_type.startswith("image/"):
+        if not IMAGE_TYPE.fullmatch(content_type):
             abort(400, "content_type must be an image type")
         return jsonify(client.image(openid, _media_bytes(data, "image"), content_type))
     if action == "voice":

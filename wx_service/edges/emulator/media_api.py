@@ -11,6 +11,8 @@ behind a shopper's image push's PicUrl, and is what the shopper page shows image
 """
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, jsonify, request
 
 from wx_service.edges.emulator.api import _error, _state, wechat_api
@@ -33,6 +35,7 @@ UPLOAD_BODY_CAP = max(MEDIA_LIMITS.values()) + 1024 * 1024
 EXTENSIONS = {"image/jpeg": "jpg", "image/jpg": "jpg", "image/png": "png", "image/gif": "gif",
               "audio/amr": "amr", "audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/speex": "speex",
               "video/mp4": "mp4"}
+MIME_TYPE = re.compile(r"[A-Za-z0-9.+-]{1,40}/[A-Za-z0-9.+-]{1,60}")
 DEFAULT_CONTENT_TYPE = {"image": "image/jpeg", "voice": "audio/amr", "video": "video/mp4", "thumb": "image/jpeg"}
 
 
@@ -68,8 +71,9 @@ def media_upload():
     code = size_error(kind, len(data))
     if code:
         return _error(code)
-    content_type = upload.mimetype if upload.mimetype and upload.mimetype != "application/octet-stream" \
-        else DEFAULT_CONTENT_TYPE[kind]
+    content_type = upload.mimetype
+    if not MIME_TYPE.fullmatch(content_type) or content_type == "application/octet-stream":
+        content_type = DEFAULT_CONTENT_TYPE[kind]
     media = state.store_media(kind, data, content_type, upload.filename or "")
     return jsonify(type=kind, media_id=media.media_id, created_at=int(media.created_at))
 
