@@ -5,6 +5,7 @@ without them the module is skipped. Every wait is an explicit WebDriverWait on s
 """
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -15,8 +16,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.e2e.browser import headless_chromium, needs_chromium
+from wx_service.ground.protocol.crypto import MessageCrypto
+from wx_service.ground.protocol.xml import parse_xml
 
 SCREENSHOT = "/tmp/shopper_page.png"
+MEDIA_SCREENSHOT = "/tmp/shopper_page_media.png"
 UNAVAILABLE = "该公众号暂时无法提供服务，请稍后再试"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT = 20  # seconds an explicit wait may take before the test fails
@@ -205,3 +209,103 @@ def test_unreachable_webhook_shows_the_unavailable_notice(page, base_url, emulat
         assert bubbles(page, "account") == []
     finally:
         emulator.push_url = before  # the emulator's reset() keeps the push URL
+
+
+# -- pictures, voices, msgmenu, templates and the mini-program's contact entry ----------------------
+PNG_2X2 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8Dwn4GBgYGJAQoAAP8AEAH/8J2/AAAAAElFTkSuQmCC")
+
+
+def _emulator_token(base_url, settings) -> str:
+    return requests.post(f"{base_url}/_emulator/cgi-bin/stable_token", json={
+        "grant_type": "client_credential", "appid": settings.WECHAT_APPID, "secret": settings.WECHAT_SECRET},
+        timeout=10).json()["access_token"]
+
+
+def _custom_send(base_url, token, body) -> dict:
+    return requests.post(f"{base_url}/_emulator/cgi-bin/message/custom/send", params={"access_token": token},
+                         json=body, timeout=10).json()
+
+
+def _pushed_rows(wx, openid) -> list:
+    from sqlalchemy import select
+
+    from wx_service.ground.models import InboundPush
+
+    with wx.db.unit_of_work() as session:
+        return list(session.scalars(select(InboundPush).where(InboundPush.openid == openid).order_by(InboundPush.id)))
+
+
+def test_sending_a_picture_shows_it_on_the_right_and_pushes_it(page, wx, emulator, tmp_path):
+    picture = tmp_path / "photo.png"
+    picture.write_bytes(PNG_2X2)
+    page.find_element(By.ID, "image-file").send_keys(str(picture))  # what choosing a file after #send-image does
+
+    def shown(d):
+        imgs = d.find_elements(By.CSS_SELECTOR, "#chat .bubble.from-user img.chat-image")
+        return imgs[0] if imgs and d.execute_script("return arguments[0].naturalWidth", imgs[0]) == 2 else False
+    image = wait(page).until(shown, "the picture never showed in the chat")
+    wait_for_bubble(page, "account", "您可以", via="passive")  # the account answered the picture
+    chat = page.find_element(By.ID, "chat").rect
+    assert (chat["x"] + chat["width"]) - (image.rect["x"] + image.rect["width"]) < chat["width"] / 4
+    openid = current_openid(page)
+    media_id = image.get_attribute("data-media-id")
+    assert emulator.find_media(media_id).data == PNG_2X2
+    assert [r.msg_type for r in _pushed_rows(wx, openid)] == ["image"]
+
+
+def test_voice_button_sends_a_short_amr(page, wx, emulator):
+    page.find_element(By.ID, "send-voice").click()
+    wait(page).until(lambda d: any(b.get_attribute("data-kind") == "voice" for b in bubbles(d, "user")))
+    voice = page.find_element(By.CSS_SELECTOR, "#chat .bubble.from-user .voice")
+    assert emulator.find_media(voice.get_attribute("data-media-id")).data.startswith(b"#!AMR\n")
+    wait(page).until(lambda d: [r.msg_type for r in _pushed_rows(wx, current_openid(d))] == ["voice"])
+
+
+def test_contact_entry_pushes_user_enter_tempsession(page, wx, emulator):
+    box = page.find_element(By.ID, "contact-from")
+    box.clear()
+    box.send_keys("counter:LANCOME")
+    page.find_element(By.ID, "contact-open").click()
+    entry = wait_for_bubble(page, "user", "counter:LANCOME")
+    assert entry.get_attribute("data-kind") == "contact"
+    wait(page).until(lambda d: "delivered" in d.find_element(By.ID, "status").text)
+    rows = _pushed_rows(wx, current_openid(page))
+    assert [(r.msg_type, r.event) for r in rows] == [("event", "user_enter_tempsession")]
+
+
+def test_customer_service_media_menus_and_templates_show_on_the_left(page, wx, base_url, settings, emulator):
+    from members.program import load_program
+
+    openid = current_openid(page)
+    requests.post(f"{base_url}/_emulator/shopper/subscribe", json={"openid": openid}, timeout=10)
+    requests.post(f"{base_url}/_emulator/shopper/text", json={"openid": openid, "content": "人工"}, timeout=10)
+    token = _emulator_token(base_url, settings)
+    media_id = requests.post(f"{base_url}/_emulator/cgi-bin/media/upload", params={"access_token": token, "type": "image"},
+                             files={"media": ("p.png", PNG_2X2, "image/png")}, timeout=10).json()["media_id"]
+    assert _custom_send(base_url, token, {"touser": openid, "msgtype": "image", "image": {"media_id": media_id}})["errcode"] == 0
+    menu = {"head_content": "请评价本次服务", "list": [{"id": "101", "content": "满意"}, {"id": "102", "content": "不满意"}],
+            "tail_content": "谢谢"}
+    assert _custom_send(base_url, token, {"touser": openid, "msgtype": "msgmenu", "msgmenu": menu})["errcode"] == 0
+    template = requests.post(f"{base_url}/_emulator/cgi-bin/message/template/send", params={"access_token": token}, json={
+        "touser": openid, "template_id": load_program().benefit_template_id,
+        "data": {"first": {"value": "生日快乐"}, "keyword1": {"value": "生日礼券"}, "remark": {"value": "到店使用"}}},
+        timeout=10).json()
+    assert template["errcode"] == 0
+
+    card = wait(page).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chat .bubble.from-account .template-card"))[0]
+    assert "生日快乐" in card.text and "生日礼券" in card.text and "到店使用" in card.text
+    template_bubble = wait_for_bubble(page, "account", "生日礼券", via="template")
+    assert template_bubble.find_element(By.CSS_SELECTOR, ".via").text == "模板消息"
+    sent = wait(page).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chat .bubble.from-account img.chat-image"))[0]
+    assert sent.get_attribute("data-media-id") == media_id
+    chat = page.find_element(By.ID, "chat").rect
+    assert sent.rect["x"] - chat["x"] < chat["width"] / 4  # the account's side
+
+    click_button(page, "#chat .msgmenu-option", "不满意")
+    wait_for_bubble(page, "user", "不满意")
+    wait(page).until(lambda d: [r.content for r in _pushed_rows(wx, openid)][-1:] == ["不满意"])
+    tapped = MessageCrypto(settings.WECHAT_TOKEN, settings.WECHAT_AES_KEY, settings.WECHAT_APPID).decrypt(
+        parse_xml(emulator.pushes[-1]["body"].encode())["Encrypt"])
+    assert parse_xml(tapped)["bizmsgmenuid"] == "102"
+    page.save_screenshot(MEDIA_SCREENSHOT)

@@ -312,6 +312,53 @@ def test_emulator_api_bodies(app, emulator, path):
         run()
 
 
+CUSTOM_SEND_BODIES = {
+    "msgmenu": {"touser": "o", "msgtype": "msgmenu", "msgmenu": {
+        "head_content": "h", "list": [{"id": "101", "content": "满意"}], "tail_content": "t"}},
+    "image": {"touser": "o", "msgtype": "image", "image": {"media_id": "m"}},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CUSTOM_SEND_BODIES))
+def test_emulator_custom_send_media_and_msgmenu_bodies(app, emulator, kind):
+    """A customer-service image or msgmenu with any one field wrong gets an errcode, never a 5xx."""
+    client = app.test_client()
+    access_token = client.get("/_emulator/cgi-bin/token", query_string={
+        "grant_type": "client_credential", "appid": emulator.appid,
+        "secret": emulator.secret}).get_json().get("access_token", "")
+    with Harness(app, f"emulator:custom/send:{kind}") as harness:
+        @given(body=mutations(CUSTOM_SEND_BODIES[kind]))
+        def run(body: dict) -> None:
+            harness.check(lambda: client.post("/_emulator/cgi-bin/message/custom/send",
+                                              query_string={"access_token": access_token}, data=dumps(body),
+                                              headers={"Content-Type": "application/json"}))
+        run()
+
+
+@pytest.mark.parametrize("kind", ["image", "voice", "video", "thumb", "file", ""])
+def test_emulator_media_upload_bodies(app, emulator, kind):
+    """media/upload given any bytes, as a `media` part or as the whole body, answers an errcode or
+    a media_id, never a 5xx."""
+    client = app.test_client()
+    access_token = client.get("/_emulator/cgi-bin/token", query_string={
+        "grant_type": "client_credential", "appid": emulator.appid,
+        "secret": emulator.secret}).get_json().get("access_token", "")
+    with Harness(app, f"emulator:media/upload:{kind}") as harness:
+        @given(data=st.binary(max_size=256), as_part=st.booleans(), name=st.binary(max_size=24),
+               content_type=st.sampled_from([b"image/png", b"audio/amr", b"", b"\xff\xfe"]))
+        def run(data: bytes, as_part: bool, name: bytes, content_type: bytes) -> None:
+            if as_part:  # a `media` part built by hand, so the file name may be any bytes at all
+                data = (b'--x\r\nContent-Disposition: form-data; name="media"; filename="' + name + b'"\r\n'
+                        + b"Content-Type: " + content_type + b"\r\n\r\n" + data + b"\r\n--x--\r\n")
+
+            def call():
+                return client.post("/_emulator/cgi-bin/media/upload", query_string={
+                    "access_token": access_token, "type": kind}, data=data,
+                    headers={"Content-Type": "multipart/form-data; boundary=x"})
+            harness.check(call)
+        run()
+
+
 # -- the emulator's WeChat Pay API -------------------------------------------------------------------
 
 PAY_CALLS = {"/v3/pay/transactions/native": {"appid": "wx", "mchid": "m", "description": "d", "out_trade_no": "N1",

@@ -50,3 +50,34 @@ def test_compatible_mode_push_carries_both_copies():
     assert fields["Content"] == "hello" and fields["Encrypt"]
     assert WeChatCrypto("pamtest", state.aes_key, state.appid).decrypt_message(
         body, query["msg_signature"], query["timestamp"], query["nonce"]) == plain
+
+
+def test_webhook_parser_keys_a_mini_program_contact_push_and_exposes_session_from():
+    """user_enter_tempsession as the emulator pushes it (the mini-program's contact button): a
+    stable event key (FromUserName+CreateTime+Event), the same for a retry, and SessionFrom kept."""
+    from wx_service.ground.protocol.messages import build_push
+
+    def contact(create_time: int, session_from: str) -> str:
+        return build_push_xml([("ToUserName", "gh_10f6c3c3ac5a"), ("FromUserName", "oMpUser"),
+                               ("CreateTime", create_time), ("MsgType", "event"),
+                               ("Event", "user_enter_tempsession"), ("SessionFrom", session_from)])
+
+    push = build_push(parse_xml(contact(1700000000, "counter:LANCOME").encode()))
+    assert push.fields["SessionFrom"] == "counter:LANCOME"
+    assert push.event == "user_enter_tempsession" and not push.is_user_message
+    assert push.message.session_from == "counter:LANCOME"
+    retry = build_push(parse_xml(contact(1700000000, "counter:LANCOME").encode()))
+    assert push.dedup_key == retry.dedup_key and push.dedup_key.startswith("evt:")
+    assert build_push(parse_xml(contact(1700000001, "counter:LANCOME").encode())).dedup_key != push.dedup_key
+
+
+def test_webhook_parser_keeps_a_msgmenu_taps_bizmsgmenuid():
+    """A tap on a msgmenu option is a text message carrying bizmsgmenuid; its key is its MsgId."""
+    from wx_service.ground.protocol.messages import build_push
+
+    xml = build_push_xml([("ToUserName", "gh_10f6c3c3ac5a"), ("FromUserName", "o1"), ("CreateTime", 1700000000),
+                          ("MsgType", "text"), ("Content", "满意"), ("MsgId", 6054768590064713729),
+                          ("bizmsgmenuid", 101)])
+    push = build_push(parse_xml(xml.encode()))
+    assert push.fields["bizmsgmenuid"] == "101" and push.fields["Content"] == "满意"
+    assert push.dedup_key == "msg:6054768590064713729"

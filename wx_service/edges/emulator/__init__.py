@@ -7,24 +7,31 @@ it means agreeing with WeChat. Production settings refuse to start with it on.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+
 from flask import Blueprint, Flask, abort, jsonify, render_template, request
 
 from wx_service.edges.emulator.api import bp as api_bp
 from wx_service.edges.emulator.api import json_object
 from wx_service.edges.emulator.card_api import bp as card_api_bp
+from wx_service.edges.emulator.media_api import MEDIA_LIMITS
+from wx_service.edges.emulator.media_api import bp as media_api_bp
 from wx_service.edges.emulator.mp_api import bp as mp_api_bp
 from wx_service.edges.emulator.oauth_api import bp as oauth_api_bp
 from wx_service.edges.emulator.pay_api import bp as pay_api_bp
 from wx_service.edges.emulator.pay_state import PayEmulatorState, load_platform_cert
 from wx_service.edges.emulator.shopper import ShopperClient
-from wx_service.edges.emulator.state import EmulatorState, Fault
+from wx_service.edges.emulator.state import PREFIX, EmulatorState, Fault
 from wx_service.edges.emulator.template_api import bp as template_api_bp
-
-PREFIX = "/_emulator"
 
 page_bp = Blueprint("emulator_page", __name__, template_folder="templates")
 
 MODES = ("plaintext", "compatible", "safe")
+# The page's picture and voice actions carry the file base64'd in JSON: 4/3 of WeChat's image limit.
+PAGE_MEDIA_BODY_CAP = MEDIA_LIMITS["image"] * 4 // 3 + 4096
+IMAGE_TYPE = re.compile(r"image/[A-Za-z0-9.+-]{1,40}")
 
 
 def _state() -> EmulatorState:
@@ -77,8 +84,31 @@ def pay_panel_open_orders():
                                for o in orders[:20]])
 
 
+def _media_bytes(data: dict, kind: str) -> bytes:
+    """The base64 `data` of a page's picture or voice action, within WeChat's limit for `kind`."""
+    try:
+        raw = base64.b64decode(str(data.get("data", "")), validate=True)
+    except (binascii.Error, ValueError):
+        abort(400, "data is not base64")
+    if not raw:
+        abort(400, "empty file")
+    if len(raw) > MEDIA_LIMITS[kind]:
+        abort(413, f"over WeChat's {MEDIA_LIMITS[kind] // (1024 * 1024)} MB limit for a {kind}")
+    return raw
+
+
 @page_bp.post("/shopper/<action>")
 def shopper_action(action: str):
+    """The shopper's actions, each a JSON object with the shopper's `openid`:
+
+    text {content} · click {key} · subscribe · unsubscribe · scan {scene} ·
+    image {data: base64, content_type} · voice {data: base64, format: amr|mp3|speex} ·
+    tap_menu {id, content} (an option of a msgmenu the shopper was sent) ·
+    contact {session_from} (the mini-program's customer-service button) ·
+    get_card {outer_str, ticket} · submit_card_form {name, phone, birthday} · view_card · del_card
+    """
+    if action in ("image", "voice"):
+        request.max_content_length = PAGE_MEDIA_BODY_CAP
     state = _state()
     data = _body()
     openid = data.get("openid", "")
@@ -101,7 +131,23 @@ def shopper_action(action: str):
         if not scene:
             abort(400, "no scene")
         return jsonify(client.scan(openid, scene))
+    if action == "image":
+        content_type = str(data.get("content_type") or "image/jpeg")
+        if not IMAGE_TYPE.fullmatch(content_type):
+            abort(400, "content_type must be an image type")
+        return jsonify(client.image(openid, _media_bytes(data, "image"), content_type))
+    if action == "voice":
+        fmt = str(data.get("format") or "amr").lower()
+        if fmt not in ("amr", "mp3", "speex"):
+            abort(400, "format is amr, mp3 or speex")
+        return jsonify(client.voice(openid, _media_bytes(data, "voice"), fmt))
+    if action == "contact":
+        return jsonify(client.contact(openid, str(data.get("session_from", ""))))
     try:
+        if action == "tap_menu":
+            content = data.get("content")
+            return jsonify(client.tap_menu(openid, str(data.get("id", "")),
+                                           None if content is None else str(content)))
         if action == "get_card":
             outer_str = str(data.get("outer_str", ""))
             ticket = str(data.get("ticket", ""))
@@ -191,6 +237,7 @@ def mount_emulator(app: Flask) -> EmulatorState:
     app.register_blueprint(api_bp, url_prefix=PREFIX, name="emulator_api")
     app.register_blueprint(card_api_bp, url_prefix=PREFIX)
     app.register_blueprint(mp_api_bp, url_prefix=PREFIX)
+    app.register_blueprint(media_api_bp, url_prefix=PREFIX)
     app.register_blueprint(oauth_api_bp, url_prefix=PREFIX)
     app.register_blueprint(template_api_bp, url_prefix=PREFIX)
     app.register_blueprint(pay_api_bp, url_prefix=PREFIX + "/pay")

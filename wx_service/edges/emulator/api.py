@@ -158,11 +158,37 @@ def custom_send():
         return _error(47001)
     elif kind == "wxcard" and payload.get("card_id") not in state.cards:
         return _error(40073, "invalid card id")
+    elif kind in ("image", "voice"):
+        media_id = payload.get("media_id")
+        if not isinstance(media_id, str) or state.find_media(media_id) is None:
+            return _error(40007)
+    elif kind == "msgmenu":
+        problem = msgmenu_problem(payload)
+        if problem:
+            return _error(47001, f"data format error hint: [msgmenu.{problem}]")
     code = state.use_window(body["touser"])
     if code:
         return _error(code)
     state.say(body["touser"], "account", kind, "customer_service", **payload)
     return jsonify(errcode=0, errmsg="ok")
+
+
+def msgmenu_problem(payload: dict) -> str:
+    """The field a msgmenu payload gets wrong ("" when none): `list` holds at least one item, each
+    with string `id` and `content`; `head_content` and `tail_content` are strings when present."""
+    for name in ("head_content", "tail_content"):
+        if name in payload and not isinstance(payload[name], str):
+            return name
+    items = payload.get("list")
+    if not isinstance(items, list) or not items:
+        return "list"
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            return f"list[{i}]"
+        for name in ("id", "content"):
+            if not isinstance(item.get(name), str) or not item[name]:
+                return f"list[{i}].{name}"
+    return ""
 
 
 @bp.post("/cgi-bin/menu/create")

@@ -8,10 +8,12 @@ import hashlib
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import requests
 
+from wx_service.edges.emulator.media_api import picture_path
 from wx_service.edges.emulator.state import EmulatorState
 from wx_service.ground.protocol.crypto import MessageCrypto
 from wx_service.ground.protocol.errors import ProtocolError
@@ -20,6 +22,7 @@ from wx_service.ground.protocol.xml import parse_xml
 
 UNAVAILABLE = "该公众号暂时无法提供服务，请稍后再试"
 ATTEMPTS = 3  # WeChat tries a push three times in all
+VOICE_CONTENT_TYPES = {"amr": "audio/amr", "mp3": "audio/mpeg", "speex": "audio/speex"}
 
 
 def _cdata(value: str) -> str:
@@ -106,6 +109,73 @@ class ShopperClient:
                                                       ("Ticket", ticket)]
         self.state.say(openid, "user", "scan", "event", scene=scene)
         self.state.open_window(openid, by_message=False)
+        return self.deliver(openid, fields)
+
+    # -- media, menus and the mini-program's customer-service entry -------------------------------
+    def picture_url(self, media_id: str) -> str:
+        """The PicUrl WeChat would push: where the picture can be fetched, here on the emulator's
+        own host (taken from the push URL, which is this server's /wechat in the demo and tests)."""
+        parts = urlsplit(self.state.push_url or "")
+        return f"{parts.scheme or 'http'}://{parts.netloc}{picture_path(media_id)}"
+
+    def image(self, openid: str, data: bytes, content_type: str = "image/jpeg") -> dict[str, Any]:
+        """Send a picture: WeChat keeps it as media and pushes MsgType=image with PicUrl, MediaId
+        and MsgId; like any user message it opens the 48 h window. The outcome carries media_id."""
+        media = self.state.store_media("image", data, content_type or "image/jpeg")
+        fields = self._common(openid, "image") + [("PicUrl", self.picture_url(media.media_id)),
+                                                  ("MediaId", media.media_id), ("MsgId", self.state.next_msg_id())]
+        self.state.say(openid, "user", "image", "message", media_id=media.media_id)
+        self.state.open_window(openid, by_message=True)
+        return {**self.deliver(openid, fields), "media_id": media.media_id}
+
+    def voice(self, openid: str, data: bytes, fmt: str = "amr") -> dict[str, Any]:
+        """Send a voice message: kept as media, pushed as MsgType=voice with MediaId, Format, an
+        empty Recognition (speech recognition off) and MsgId; opens the 48 h window."""
+        fmt = fmt.lower()
+        media = self.state.store_media("voice", data, VOICE_CONTENT_TYPES.get(fmt, "audio/amr"))
+        fields = self._common(openid, "voice") + [("MediaId", media.media_id), ("Format", fmt),
+                                                  ("Recognition", ""), ("MsgId", self.state.next_msg_id())]
+        self.state.say(openid, "user", "voice", "message", media_id=media.media_id, format=fmt)
+        self.state.open_window(openid, by_message=True)
+        return {**self.deliver(openid, fields), "media_id": media.media_id}
+
+    def tap_menu(self, openid: str, menu_id: str, content: str | None = None) -> dict[str, Any]:
+        """Tap an option of a msgmenu customer-service message the shopper was sent: WeChat pushes
+        a text whose Content is the option's content, with `bizmsgmenuid` = the option's id, and
+        (a user message) it opens the 48 h window. LookupError when no such option was shown."""
+        option = self._menu_option(openid, menu_id)
+        if option is None or (content is not None and content != option["content"]):
+            raise LookupError(f"no msgmenu option {menu_id!r} was sent to this shopper")
+        content = option["content"]
+        # A numeric id comes bare, as in WeChat's sample (<bizmsgmenuid>101</bizmsgmenuid>).
+        numeric = menu_id.isascii() and menu_id.isdigit() and str(int(menu_id)) == menu_id
+        menu_field: int | str = int(menu_id) if numeric else menu_id
+        fields = self._common(openid, "text") + [("Content", content), ("MsgId", self.state.next_msg_id()),
+                                                 ("bizmsgmenuid", menu_field)]
+        self.state.say(openid, "user", "text", "message", content=content, bizmsgmenuid=menu_id)
+        self.state.open_window(openid, by_message=True)
+        return self.deliver(openid, fields)
+
+    def _menu_option(self, openid: str, menu_id: str) -> dict[str, Any] | None:
+        with self.state.lock:
+            for line in reversed(self.state.shoppers[openid].chat):
+                if line.get("kind") == "msgmenu":
+                    for item in line.get("list") or []:
+                        if isinstance(item, dict) and item.get("id") == menu_id:
+                            return item
+        return None
+
+    def contact(self, openid: str, session_from: str = "") -> dict[str, Any]:
+        """Enter customer service from the mini-program's contact button (open-type="contact"
+        with session-from): WeChat pushes the event user_enter_tempsession with SessionFrom and
+        opens the mini-program's short window (2 messages, 1 minute).
+
+        The emulator plays a single app in the demo, so this push goes to the same push URL, from
+        the same openid and to the same original ID as the OA's pushes; the real mini-program
+        pushes to its own message URL with its own openid."""
+        fields = self._common(openid, "event") + [("Event", "user_enter_tempsession"), ("SessionFrom", session_from)]
+        self.state.say(openid, "user", "contact", "event", session_from=session_from)
+        self.state.open_window(openid, by_message=False, mp_session=True)
         return self.deliver(openid, fields)
 
     # -- member card -----------------------------------------------------------------------------
@@ -253,8 +323,10 @@ class ShopperClient:
             self.state.say(openid, "account", "news", "passive", articles=[
                 {"title": i.get("Title", ""), "description": i.get("Description", ""), "url": i.get("Url", ""),
                  "picurl": i.get("PicUrl", "")} for i in items])
-        elif kind == "image":
-            self.state.say(openid, "account", "image", "passive", media_id=(fields.get("Image") or {}).get("MediaId", ""))
+        elif kind in ("image", "voice"):
+            block = fields.get(kind.capitalize()) or {}
+            self.state.say(openid, "account", kind, "passive",
+                           media_id=block.get("MediaId", "") if isinstance(block, dict) else "")
         elif kind == "transfer_customer_service":
             self.state.say(openid, "system", "notice", "system", content="已为您转接人工客服，请稍候")
         else:

@@ -13,13 +13,21 @@ from typing import Any
 
 from wx_service.edges.emulator.pay_state import PayEmulatorState
 
+PREFIX = "/_emulator"  # where the emulator is mounted
+
 TOKEN_LIFETIME = 7200
 HANDOVER = 300  # both old and new stable tokens work for 5 minutes around a refresh
 
 # Customer-service windows (reference §5.2): a user message opens 5 messages for 48 h; a menu
-# click, a follow or a QR scan opens 3 messages for 1 minute.
+# click, a follow or a QR scan opens 3 messages for 1 minute; in a mini-program, the user entering
+# the customer-service session (user_enter_tempsession) opens 2 messages for 1 minute.
 MESSAGE_WINDOW = (48 * 3600, 5)
 EVENT_WINDOW = (60, 3)
+MP_SESSION_WINDOW = (60, 2)
+
+# Temporary material (新增临时素材, media/upload) is kept by WeChat for 3 days; media/get answers
+# 40007 after that.
+MEDIA_LIFETIME = 3 * 24 * 3600
 
 
 @dataclass
@@ -28,6 +36,21 @@ class Window:
     seconds: int
     quota: int
     used: int = 0
+    # A mini-program's session window: the shopper needn't follow the OA for it.
+    needs_follow: bool = True
+
+
+@dataclass
+class Media:
+    """One piece of temporary material: uploaded through media/upload, or a shopper's own
+    picture or voice (WeChat stores those as media too, and pushes their MediaId)."""
+
+    media_id: str
+    kind: str  # image | voice | video | thumb
+    content_type: str
+    data: bytes
+    filename: str
+    created_at: float
 
 
 @dataclass
@@ -78,6 +101,11 @@ ERRMSG = {
     40016: "invalid button size",
     40056: "invalid serial code",
     40073: "invalid card id",
+    40004: "invalid media type",
+    40006: "invalid meida size",  # sic: WeChat's own spelling
+    40007: "invalid media_id",
+    40009: "invalid image size",
+    41005: "media data missing",
 }
 
 
@@ -114,6 +142,7 @@ class EmulatorState:
             self.cards: dict[str, dict[str, Any]] = {}
             self.card_tickets: set[str] = set()
             self.card_codes: dict[str, dict[str, Any]] = {}
+            self.media: dict[str, Media] = {}
             self._msg_id = int(time.time()) * 1000
             for i, nickname in enumerate(["小美", "阿强", "Lily"], start=1):
                 self.add_shopper(f"oEmu{i:02d}" + secrets.token_hex(10)[:20], nickname)
@@ -195,15 +224,38 @@ class EmulatorState:
             for value in self.tokens:
                 self.tokens[value] = self.now() - 1
 
+    # -- temporary material ----------------------------------------------------------------------
+    def store_media(self, kind: str, data: bytes, content_type: str, filename: str = "") -> Media:
+        """Keep `data` as temporary material and hand back its new media_id (and the rest)."""
+        with self.lock:
+            media = Media(media_id=secrets.token_urlsafe(48), kind=kind, content_type=content_type, data=data,
+                          filename=filename, created_at=self.now())
+            self.media[media.media_id] = media
+            return media
+
+    def find_media(self, media_id: str, *, live: bool = True) -> Media | None:
+        """The material behind `media_id`; None when unknown or (with `live`) past its 3 days."""
+        with self.lock:
+            media = self.media.get(media_id)
+            if media is None or (live and media.created_at + MEDIA_LIFETIME <= self.now()):
+                return None
+            return media
+
     # -- interaction windows ---------------------------------------------------------------------
-    def open_window(self, openid: str, by_message: bool) -> None:
+    def open_window(self, openid: str, by_message: bool, mp_session: bool = False) -> None:
+        """Open the window the interaction earns (reference §5.2). A short window (event, or the
+        mini-program's session entry) never cuts short an open 48 h message window."""
         with self.lock:
             shopper = self.shoppers[openid]
-            seconds, quota = MESSAGE_WINDOW if by_message else EVENT_WINDOW
+            if by_message:
+                seconds, quota = MESSAGE_WINDOW
+            else:
+                seconds, quota = MP_SESSION_WINDOW if mp_session else EVENT_WINDOW
             current = shopper.window
             now = self.now()
-            if by_message or current is None or current.opened_at + current.seconds < now or current.quota == EVENT_WINDOW[1]:
-                shopper.window = Window(opened_at=now, seconds=seconds, quota=quota)
+            if (by_message or current is None or current.opened_at + current.seconds < now
+                    or current.seconds < MESSAGE_WINDOW[0]):
+                shopper.window = Window(opened_at=now, seconds=seconds, quota=quota, needs_follow=not mp_session)
 
     def use_window(self, openid: str) -> int:
         """0 if a customer-service message may go to `openid` now, else 45015/45047/40003."""
@@ -212,7 +264,9 @@ class EmulatorState:
             if shopper is None:
                 return 40003
             window = shopper.window
-            if not shopper.subscribed or window is None or window.opened_at + window.seconds < self.now():
+            if window is None or window.opened_at + window.seconds < self.now():
+                return 45015
+            if window.needs_follow and not shopper.subscribed:
                 return 45015
             if window.used >= window.quota:
                 return 45047

@@ -1,0 +1,106 @@
+"""The emulator playing WeChat's temporary material API (新增临时素材 / 获取临时素材).
+
+`POST /cgi-bin/media/upload?type=image|voice|video|thumb` takes a multipart field `media` and
+answers `{"type", "media_id", "created_at"}`; `GET /cgi-bin/media/get?media_id=` answers the bytes
+with their content type and a Content-disposition naming the file, as WeChat does, or
+`{"errcode":40007,"errmsg":"invalid media_id"}` once the id is unknown or its 3 days are over.
+A video answers JSON with `video_url` instead of bytes, as WeChat's does.
+
+`/media/pic/<media_id>` is not WeChat's API: it stands in for the picture host (mmbiz.qpic.cn)
+behind a shopper's image push's PicUrl, and is what the shopper page shows images from.
+"""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, jsonify, request
+
+from wx_service.edges.emulator.api import _error, _state, wechat_api
+from wx_service.edges.emulator.state import PREFIX
+
+bp = Blueprint("emulator_media_api", __name__)
+
+# WeChat's documented limits for temporary material (新增临时素材): image 10 MB (PNG, JPEG, JPG,
+# GIF), voice 2 MB (AMR, MP3; up to 60 s), video 10 MB (MP4), thumb 64 KB (JPG).
+MEDIA_LIMITS = {"image": 10 * 1024 * 1024, "voice": 2 * 1024 * 1024, "video": 10 * 1024 * 1024,
+                "thumb": 64 * 1024}
+# Over its limit an image is 40009 "invalid image size"; any other type is 40006 "invalid meida
+# size" (sic), the answer the material API documents for a size it refuses. An empty file is
+# 41005 "media data missing", as no file at all is.
+SIZE_ERRCODE = {"image": 40009}
+# The body cap for an upload: the largest limit plus room for the multipart framing, so that
+# WeChat's own size check (not the app's 1 MB cap) answers a file somewhat over its limit.
+UPLOAD_BODY_CAP = max(MEDIA_LIMITS.values()) + 1024 * 1024
+
+EXTENSIONS = {"image/jpeg": "jpg", "image/jpg": "jpg", "image/png": "png", "image/gif": "gif",
+              "audio/amr": "amr", "audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/speex": "speex",
+              "video/mp4": "mp4"}
+MIME_TYPE = re.compile(r"[A-Za-z0-9.+-]{1,40}/[A-Za-z0-9.+-]{1,60}")
+DEFAULT_CONTENT_TYPE = {"image": "image/jpeg", "voice": "audio/amr", "video": "video/mp4", "thumb": "image/jpeg"}
+
+
+def extension_for(content_type: str, kind: str) -> str:
+    """The file extension WeChat's Content-disposition would carry for this material."""
+    return EXTENSIONS.get(content_type.split(";")[0].strip().lower(), "jpg" if kind in ("image", "thumb") else "bin")
+
+
+def size_error(kind: str, size: int) -> int:
+    """0 when `size` bytes of `kind` are acceptable, else WeChat's errcode."""
+    if size <= 0:
+        return 41005
+    if size > MEDIA_LIMITS[kind]:
+        return SIZE_ERRCODE.get(kind, 40006)
+    return 0
+
+
+@bp.post("/cgi-bin/media/upload")
+@wechat_api("media/upload")
+def media_upload():
+    state = _state()
+    kind = request.args.get("type", "")
+    if kind not in MEDIA_LIMITS:
+        return _error(40004)
+    declared = request.content_length
+    if declared is not None and declared > UPLOAD_BODY_CAP:
+        return _error(size_error(kind, declared))
+    request.max_content_length = UPLOAD_BODY_CAP
+    upload = request.files.get("media")
+    if upload is None:
+        return _error(41005)
+    data = upload.read()
+    code = size_error(kind, len(data))
+    if code:
+        return _error(code)
+    content_type = upload.mimetype
+    if not MIME_TYPE.fullmatch(content_type) or content_type == "application/octet-stream":
+        content_type = DEFAULT_CONTENT_TYPE[kind]
+    media = state.store_media(kind, data, content_type, upload.filename or "")
+    return jsonify(type=kind, media_id=media.media_id, created_at=int(media.created_at))
+
+
+@bp.get("/cgi-bin/media/get")
+@wechat_api("media/get")
+def media_get():
+    state = _state()
+    media = state.find_media(request.args.get("media_id", ""))
+    if media is None:
+        return _error(40007)
+    if media.kind == "video":
+        return jsonify(video_url=request.host_url.rstrip("/") + picture_path(media.media_id))
+    filename = f"{media.media_id}.{extension_for(media.content_type, media.kind)}"
+    return Response(media.data, content_type=media.content_type,
+                    headers={"Content-disposition": f'attachment; filename="{filename}"'})
+
+
+def picture_path(media_id: str) -> str:
+    """Where the emulator serves a stored picture (the stand-in for WeChat's picture host)."""
+    return f"{PREFIX}/media/pic/{media_id}"
+
+
+@bp.get("/media/pic/<media_id>")
+def media_picture(media_id: str):
+    """A stored picture (or any stored material) by media_id; 404 when unknown, as a CDN would."""
+    media = _state().find_media(media_id, live=False)
+    if media is None:
+        return Response(status=404)
+    return Response(media.data, content_type=media.content_type, headers={"Cache-Control": "max-age=86400"})
