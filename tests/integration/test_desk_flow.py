@@ -128,6 +128,20 @@ def test_zhuan_ren_gong_queues_with_the_place_in_line_or_the_hours_when_nobody_i
     assert "前面还有 1 位" in said(emulator, second, "passive")[-1]["content"]
 
 
+def test_a_shopper_who_waited_with_nobody_online_is_offered_to_the_first_agent_who_comes_online(
+        app, base_url, emulator):
+    agent = online_agent(app)
+    with uow(app):
+        service.set_status(agent, "away")
+    openid = follower(base_url, emulator)
+    shopper(base_url, emulator, "text", openid=openid, content="人工")
+    assert conversation_of(app, openid).status == QUEUED
+    with uow(app):
+        service.set_status(agent, "online")
+    conversation = conversation_of(app, openid)
+    assert (conversation.status, conversation.assignee_id) == (OFFERED, agent)
+
+
 def test_the_mini_program_contact_entry_tags_the_conversation_and_greets_by_customer_service(
         app, base_url, emulator, run_jobs):
     with uow(app) as session:
