@@ -253,6 +253,8 @@ class DevelopmentSettings(Settings):
     SECRET_KEY: str = DEMO_SECRET_KEY
     WECHAT_EMULATOR: bool = True
     LOG_FORMAT: str = "text"
+    # The emulator knows this template as if it had been added in the MP console.
+    DESK_FALLBACK_TEMPLATE_ID: str = "DEMO_desk_answer_template"
 
 
 @dataclass(frozen=True)
