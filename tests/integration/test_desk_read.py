@@ -154,3 +154,27 @@ def test_a_conversation_with_a_member_lists_as_theirs(app, desk):
     with uow(app) as session:
         [row] = inbox.list_conversations(agent(session, desk["lin"]), "queue")
         assert (row.id, row.member_name, row.member_level) == (c, "王女士", "gold")
+
+
+def test_a_list_costs_three_queries_however_many_rows_it_has(app, desk):
+    from sqlalchemy import event
+
+    for n in range(8):
+        c = conv(app, f"oMany{n:02d}", team_id=desk["cosmetics"], created_at=T0 + minutes(n))
+        push(app, c, f"oMany{n:02d}", f"message {n}", T0 + minutes(n))
+    engine = app.extensions["wx"].db.engine
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    with uow(app) as session:
+        me = agent(session, desk["lin"])
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            rows = inbox.list_conversations(me, "queue")
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    assert len(rows) == 8 and all(row.unread == 1 and row.preview for row in rows)
+    assert len(statements) == 3
