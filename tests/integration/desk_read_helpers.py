@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta, timezone
 
-from service_desk.models import OFFERED, ASSIGNED, QUEUED, RESOLVED, Agent, Conversation, Message
+from service_desk.models import ASSIGNED, OFFERED, QUEUED, RESOLVED, Agent, Conversation, Message
 from tests.integration.members_helpers import uow
 from wx_service.ground.models import InboundPush
 

@@ -6,7 +6,7 @@ import pytest
 
 from service_desk import inbox, library, panel
 from service_desk.exceptions import UnknownConversation
-from service_desk.models import ASSIGNED, BOT, BOT_ANSWER, EVENT, NOTE, OFFERED, OUT, QUEUED, RESOLVED
+from service_desk.models import ASSIGNED, BOT, BOT_ANSWER, EVENT, NOTE, OFFERED, OUT, RESOLVED
 from tests.integration.desk_read_helpers import T0, agent, conv, minutes, push, say
 from tests.integration.members_helpers import make_member, uow
 from tests.integration.test_service_desk import make_agent, make_team
