@@ -267,6 +267,9 @@ class TestSettings(DevelopmentSettings):
     EMULATOR_PUSH_TIMEOUT: float = 1.0
     JOB_RETRY_INTERVALS: tuple[int, ...] = (0, 0, 0)
     LOG_LEVEL: str = "WARNING"
+    # The desk is staffed round the clock in tests, whatever time the suite runs; the hours
+    # themselves are tested with explicit times.
+    DESK_HOURS: str = "00:00-24:00"
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,22 @@ def test_zhuan_ren_gong_queues_with_the_place_in_line_or_the_hours_when_nobody_i
     assert "前面还有 1 位" in said(emulator, second, "passive")[-1]["content"]
 
 
+def test_outside_the_desks_hours_the_shopper_is_queued_and_told_when_someone_answers(
+        app, base_url, emulator, monkeypatch, wx):
+    from datetime import datetime, timezone
+
+    monkeypatch.setattr(wx, "settings", replace(wx.settings, DESK_HOURS="10:00-22:00"))
+    late = datetime(2026, 12, 3, 15, 30, tzinfo=timezone.utc)  # 23:30 in Shanghai
+    with app.app_context():
+        assert intake.within_hours(datetime(2026, 12, 3, 2, 0, tzinfo=timezone.utc))  # 10:00 there
+        assert not intake.within_hours(late)
+        assert not intake.within_hours(datetime(2026, 12, 3, 14, 0, tzinfo=timezone.utc))  # 22:00 there
+    with uow(app):
+        said_back = intake.ask_for_person("oLateShopper", "keyword", now=late).text
+    assert "10:00–22:00" in said_back and "没有客服在线" in said_back
+    assert conversation_of(app, "oLateShopper").status == QUEUED
+
+
 def test_a_shopper_who_waited_with_nobody_online_is_offered_to_the_first_agent_who_comes_online(
         app, base_url, emulator):
     agent = online_agent(app)
