@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, abort, jsonify, render_template, request
 from wx_service.edges.emulator.api import bp as api_bp
 from wx_service.edges.emulator.api import json_object
 from wx_service.edges.emulator.card_api import bp as card_api_bp
+from wx_service.edges.emulator.media_api import bp as media_api_bp
 from wx_service.edges.emulator.mp_api import bp as mp_api_bp
 from wx_service.edges.emulator.oauth_api import bp as oauth_api_bp
 from wx_service.edges.emulator.pay_api import bp as pay_api_bp
@@ -190,6 +191,7 @@ def mount_emulator(app: Flask) -> EmulatorState:
     app.extensions["wx_emulator"] = state
     app.register_blueprint(api_bp, url_prefix=PREFIX, name="emulator_api")
     app.register_blueprint(card_api_bp, url_prefix=PREFIX)
+    app.register_blueprint(media_api_bp, url_prefix=PREFIX)
     app.register_blueprint(mp_api_bp, url_prefix=PREFIX)
     app.register_blueprint(oauth_api_bp, url_prefix=PREFIX)
     app.register_blueprint(template_api_bp, url_prefix=PREFIX)

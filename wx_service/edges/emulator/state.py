@@ -114,6 +114,8 @@ class EmulatorState:
             self.cards: dict[str, dict[str, Any]] = {}
             self.card_tickets: set[str] = set()
             self.card_codes: dict[str, dict[str, Any]] = {}
+            # Temporary media (media/upload, media/get): media_id -> (bytes, content type, kind).
+            self.media: dict[str, tuple[bytes, str, str]] = {}
             self._msg_id = int(time.time()) * 1000
             for i, nickname in enumerate(["小美", "阿强", "Lily"], start=1):
                 self.add_shopper(f"oEmu{i:02d}" + secrets.token_hex(10)[:20], nickname)
