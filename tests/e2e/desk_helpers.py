@@ -102,3 +102,92 @@ def conversation_of(app, openid: str) -> Conversation | None:
 def customer_service_messages(emulator, openid: str) -> list[dict]:
     """What the shopper saw arrive as customer-service messages (the agents' answers, the menu)."""
     return [m for m in emulator.shoppers[openid].chat if m.get("via") == "customer_service"]
+
+
+class EventStream:
+    """An SSE connection read on a thread: frames arrive in a queue as (event name, data)."""
+
+    def __init__(self, console: Console, base_url: str | None = None) -> None:
+        import json
+        import queue
+        import threading
+
+        self.frames: queue.Queue = queue.Queue()
+        self.comments: queue.Queue = queue.Queue()
+        url = (base_url or console.base_url) + "/console/api/desk/stream"
+        self.response = console.http.get(url, stream=True, timeout=(5, 60))
+        assert self.response.status_code == 200, self.response.text
+        assert self.response.headers["Content-Type"].startswith("text/event-stream")
+        try:  # the socket under http.client's buffered reader, to hang up from another thread
+            self.sock = self.response.raw._fp.fp.raw._sock
+        except AttributeError:
+            self.sock = None
+
+        def read() -> None:
+            name, data = "message", []
+            try:
+                for line in self.response.iter_lines(decode_unicode=True):
+                    if line is None:
+                        continue
+                    if line.startswith(":"):
+                        self.comments.put(line)
+                    elif line.startswith("event:"):
+                        name = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif line == "":
+                        if data:
+                            self.frames.put((name, json.loads("\n".join(data))))
+                        name, data = "message", []
+            except Exception:  # closed by the test
+                pass
+
+        threading.Thread(target=read, daemon=True).start()
+        kind, _ = self.next(timeout=10)
+        assert kind == "ready"  # subscribed: nothing published from now on is missed
+
+    def next(self, timeout: float = 5.0) -> tuple[str, dict]:
+        return self.frames.get(timeout=timeout)
+
+    def wait_for(self, predicate, timeout: float = 8.0) -> dict:
+        """The first desk event matching `predicate`; AssertionError if none comes in time."""
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no matching event within {timeout}s; saw {seen}")
+            try:
+                kind, event = self.next(timeout=left)
+            except queue.Empty:
+                continue
+            seen.append(event)
+            if kind == "desk" and predicate(event):
+                return event
+
+    def drain(self, wait: float = 0.5) -> list[dict]:
+        import queue
+        import time
+
+        time.sleep(wait)
+        found = []
+        while True:
+            try:
+                found.append(self.frames.get_nowait()[1])
+            except queue.Empty:
+                return found
+
+    def close(self) -> None:
+        """Hang up as a browser tab does: shut the socket (which wakes the reader thread), then close."""
+        import socket
+
+        if self.sock is not None:
+            sock = self.sock
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.response.close()

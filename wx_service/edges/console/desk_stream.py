@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, g, jsonify
+from redis import Redis
 
 from service_desk import access, events
 from service_desk.exceptions import NotAnAgent
@@ -52,12 +53,14 @@ def _frame(event_name: str, data: str) -> str:
     return f"event: {event_name}\ndata: {data}\n\n"
 
 
-def stream_events(team_id: int, agent_id: int, heartbeat: float = HEARTBEAT_SECONDS) -> Iterator[str]:
+def stream_events(client: Redis, channel: str, team_id: int, agent_id: int,
+                  heartbeat: float | None = None) -> Iterator[str]:
     """Subscribe first, then say `ready` (a test, or the page, knows nothing is missed from here),
-    then forward visible events and heartbeats until the browser goes away."""
-    pubsub = redis().pubsub(ignore_subscribe_messages=True)
+    then forward visible events and heartbeats until the browser goes away. Runs after the request's
+    context is gone: it is handed the Redis client and channel, and touches nothing else."""
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
-        pubsub.subscribe(events.channel())
+        pubsub.subscribe(channel)
         yield "retry: 3000\n" + _frame("ready", json.dumps({"agent": agent_id, "team": team_id}))
         last_beat = time.monotonic()
         while True:
@@ -71,7 +74,7 @@ def stream_events(team_id: int, agent_id: int, heartbeat: float = HEARTBEAT_SECO
                     continue
                 if isinstance(event, dict) and visible(event, team_id):
                     yield _frame("desk", json.dumps(event, separators=(",", ":")))
-            if time.monotonic() - last_beat >= heartbeat:
+            if time.monotonic() - last_beat >= (heartbeat or HEARTBEAT_SECONDS):
                 last_beat = time.monotonic()
                 yield f": heartbeat {int(time.time())}\n\n"
     finally:
@@ -91,7 +94,7 @@ def stream():
         return jsonify(error=str(exc)), 403
     team_id, agent_id = agent.team_id, agent.id
     db.session.remove()  # hold no database connection while the stream is open
-    response = Response(stream_events(team_id, agent_id), mimetype="text/event-stream")
+    response = Response(stream_events(redis(), events.channel(), team_id, agent_id), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on as it comes
     return response
