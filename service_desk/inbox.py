@@ -70,8 +70,9 @@ def _unread_condition():
 
 def _view_filter(agent: Agent, view: str) -> tuple[list, tuple]:
     oldest_first = (func.coalesce(Conversation.queued_at, Conversation.created_at), Conversation.id)
-    if view == "queue":
-        return [Conversation.status.in_((QUEUED, OFFERED))], oldest_first
+    if view == "queue":  # waiting for a person: in the queue, or offered to this agent to accept
+        return [or_(Conversation.status == QUEUED,
+                    and_(Conversation.status == OFFERED, Conversation.assignee_id == agent.id))], oldest_first
     if view == "mine":
         return [Conversation.assignee_id == agent.id, Conversation.status.in_((OFFERED, ASSIGNED))], oldest_first
     if view == "open":
@@ -140,7 +141,8 @@ def counts(agent: Agent) -> dict[str, int]:
     agent has not seen yet, across the conversations offered or assigned to them). Two queries."""
     mine = and_(Conversation.assignee_id == agent.id, Conversation.status.in_((OFFERED, ASSIGNED)))
     queue_n, mine_n, open_n = db.session.execute(select(
-        func.coalesce(func.sum(case((Conversation.status.in_((QUEUED, OFFERED)), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((or_(Conversation.status == QUEUED, and_(
+            Conversation.status == OFFERED, Conversation.assignee_id == agent.id)), 1), else_=0)), 0),
         func.coalesce(func.sum(case((mine, 1), else_=0)), 0),
         func.coalesce(func.sum(case((Conversation.status.in_(OPEN_STATES), 1), else_=0)), 0))
         .where(access.visible_to(agent), Conversation.status != RESOLVED)).one()
