@@ -11,7 +11,7 @@ import json
 import logging
 import time
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from service_desk.models import OPEN_STATES, Agent, Conversation
 from wx_service.ground import redis_keys
@@ -21,11 +21,14 @@ log = logging.getLogger(__name__)
 
 
 def channel() -> str:
-    return redis_keys.desk_events(services().settings.WECHAT_APPID)
+    pool = getattr(redis(), "connection_pool", None)
+    db_number = int((getattr(pool, "connection_kwargs", None) or {}).get("db") or 0)
+    return redis_keys.desk_events(services().settings.WECHAT_APPID, db_number)
 
 
-def publish_after_commit(kind: str, conversation: Conversation, **data: object) -> None:
-    """Tell every console about a change to `conversation`, once the transaction has committed."""
+def publish_after_commit(kind: str, conversation: Conversation | Row, **data: object) -> None:
+    """Tell every console about a change to `conversation` (the row, or a statement's returned id,
+    status, team_id and assignee_id), once the transaction has committed."""
     event = {"kind": kind, "conversation": conversation.id, "team": conversation.team_id,
              "status": conversation.status, "assignee": conversation.assignee_id, **data}
 

@@ -117,16 +117,20 @@ def on_message(openid: str, *, text: str, msg_type: str, now: datetime | None = 
     """A message from a shopper who may be in a conversation. None: they are not (the caller
     routes the message as usual). The message itself is stored by the webhook's own record,
     linked to the conversation there."""
-    conversation = service.open_conversation_of(openid)
-    if conversation is None:
-        return None
     now = now or utcnow()
-    conversation.last_inbound_at = now
-    if conversation.status != BOT:
-        db.session.flush()
-        events.publish_after_commit("message", conversation)
+    # One statement finds the open conversation and notes the message: most messages go to a
+    # conversation a person already holds, and need nothing more than the console's event.
+    found = db.session.execute(
+        update(Conversation).where(Conversation.openid == openid, Conversation.status != RESOLVED)
+        .values(last_inbound_at=now)
+        .returning(Conversation.id, Conversation.status, Conversation.team_id, Conversation.assignee_id)
+        .execution_options(synchronize_session=False)).first()
+    if found is None:
+        return None
+    events.publish_after_commit("message", found)
+    if found.status != BOT:
         return Answer(None)
-    events.publish_after_commit("message", conversation)
+    conversation = db.session.get(Conversation, found.id, populate_existing=True)
     if msg_type == "text" and ASK_FOR_PERSON.search(text):
         return Answer(_to_queue(conversation, now))
     entry = faq.answer_for(text) if msg_type == "text" else None

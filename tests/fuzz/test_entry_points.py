@@ -22,6 +22,7 @@ import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from members import staff as staff_service
 from payments.wxpay_v3 import encrypt_resource
@@ -285,6 +286,63 @@ def test_console_json_bodies(app, console, path):
                | st.binary(max_size=128))
         def run(body: bytes) -> None:
             harness.check(lambda: client.post(path, data=body, headers=headers))
+        run()
+
+
+# -- the customer-service desk's JSON APIs --------------------------------------------------------------
+
+@pytest.fixture
+def desk_console(app, console):
+    """The fuzz staff member is an agent holding one conversation whose shopper just wrote."""
+    from members.models import Staff
+    from service_desk import intake, service
+    from service_desk.models import Agent, Team
+
+    with uow(app) as session:
+        team = Team(code="fuzz-desk", name="fuzz desk")
+        session.add(team)
+        session.flush()
+        staff_id = session.scalar(select(Staff.id).where(Staff.username == "fuzz"))
+        agent = Agent(staff_id=staff_id, team_id=team.id, status="online", max_open=50, open_load=0)
+        session.add(agent)
+        session.flush()
+        intake.ask_for_person("oFuzzShopper", "keyword")  # offered to the only agent online
+        conversation_id = service.open_conversation_of("oFuzzShopper").id
+        service.take(conversation_id, agent.id)
+    return (*console, conversation_id)
+
+
+DESK_BODIES = {"answer": {"body": "您好，请问有什么可以帮您", "client_key": "fuzz-key-0001"},
+               "answer-template": {"body": "您好", "client_key": "fuzz-key-0002"},
+               "note": {"body": "a private note"},
+               "transfer": {"to_agent": 999, "note": "over to you"},
+               "/status": {"status": "online"},
+               "/faq": {"question": "停车", "pattern": "停车|车位", "is_regex": False, "answer": "B2", "priority": 1},
+               "/canned": {"shortcut": "/hi", "body": "您好", "shared": True}}
+
+
+@pytest.mark.parametrize("action", list(DESK_BODIES))
+def test_desk_json_bodies(app, desk_console, action):
+    client, csrf, conversation_id = desk_console
+    api = "/console/api/desk"
+    path = f"{api}{action}" if action.startswith("/") else f"{api}/conversations/{conversation_id}/{action}"
+    headers = {"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    with Harness(app, f"desk:{action}") as harness:
+        @given(body=mutations(DESK_BODIES[action]).map(dumps) | json_values.map(dumps) | deep_json.map(str.encode)
+               | st.binary(max_size=128))
+        def run(body: bytes) -> None:
+            harness.check(lambda: client.post(path, data=body, headers=headers))
+        run()
+
+
+@pytest.mark.parametrize("query", ["/search?q=", "/conversations?view=", "/metrics?start="])
+def test_desk_queries(app, desk_console, query):
+    client, _csrf, _ = desk_console
+    base = "/console/desk" if query.startswith("/metrics") else "/console/api/desk"
+    with Harness(app, f"desk-query:{query}") as harness:
+        @given(value=st.text(max_size=200))
+        def run(value: str) -> None:
+            harness.check(lambda: client.get(base + query + quote(value)))
         run()
 
 

@@ -77,7 +77,9 @@ def desk_open(appid: str, openid: str) -> RedisKey:
     return RedisKey(f"{PREFIX}:{appid}:desk:open:{openid}", 7 * 24 * 3600)
 
 
-def desk_events(appid: str) -> str:
+def desk_events(appid: str, db: int = 0) -> str:
     """The pub/sub channel of the customer-service desk (a channel holds nothing, so no TTL):
-    every console stream, in any worker, subscribes to it."""
-    return f"{PREFIX}:{appid}:desk:events"
+    every console stream, in any worker, subscribes to it. Channels are server-wide, not per
+    database, so the database number is in the name: two deployments of one app id on one Redis
+    server (staging beside production, two test runs) do not hear each other's consoles."""
+    return f"{PREFIX}:{appid}:db{db}:desk:events"
