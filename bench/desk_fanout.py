@@ -150,7 +150,7 @@ def stream_reader_process(port: int, cookies: list[str], worker_pids: list[int],
         while not stop.is_set():
             try:
                 line = resp.readline()
-            except (OSError, http.client.HTTPException):
+            except Exception:  # the stream closed (at the end: we shut the socket down under it)
                 return
             now = time.time()
             if not line:
