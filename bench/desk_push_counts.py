@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--database-name", default="wx_bench_desk_count")
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
     ap.add_argument("--pushes", type=int, default=5, help="counted pushes of each kind (default 5)")
+    ap.add_argument("--timed", type=int, default=600,
+                    help="then this many pushes of each kind, interleaved, for thread CPU per push (default 600)")
     ap.add_argument("--output", default=str(RESULTS / "desk_push_counts.json"))
     args = ap.parse_args(argv)
 
@@ -148,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {}
     try:
         desk_openid, plain_openid = "oCountDesk" + "0" * 18, "oCountPlain" + "0" * 17
-        seeded = seed_desk(db.url, [desk_openid], team_code="count")
+        timed_desk = ["oTimeDesk" + format(n, "019d") for n in range(args.timed)]
+        timed_plain = ["oTimePlain" + format(n, "018d") for n in range(args.timed)]
+        seeded = seed_desk(db.url, [desk_openid, *timed_desk], team_code="count")
         set_marks(args.redis_url, DEMO_APPID, seeded["conversations"])
         os.environ.update(env)
         from wx_service.app import create_app
@@ -184,6 +188,32 @@ def main(argv: list[str] | None = None) -> int:
                     "redis": [c["command"] for c in cmds if c.get("client_type") != "lua"],
                     "redis_in_lua": [c["command"] for c in cmds if c.get("client_type") == "lua"],
                 })
+        # Thread CPU per push (the app's own work in this thread: Flask, protocol, handler, the
+        # clients' side of every round trip; not Postgres's or Redis's CPU), each kind from its own
+        # shoppers so every desk push really UPDATEs its conversation.
+        cpu: dict[str, list[float]] = {"plain": [], "desk": []}
+        wall: dict[str, list[float]] = {"plain": [], "desk": []}
+        for n in range(args.timed):
+            for kind, openid in (("plain", timed_plain[n]), ("desk", timed_desk[n])):
+                msg_id += 1
+                path, body = push_request(openid, msg_id)
+                c0, w0 = time.thread_time(), time.perf_counter()
+                resp = client.post(path, data=body, headers=HEADERS)
+                c1, w1 = time.thread_time(), time.perf_counter()
+                if resp.status_code != 200:
+                    raise RuntimeError(f"{kind} push answered {resp.status_code}")
+                cpu[kind].append(c1 - c0)
+                wall[kind].append(w1 - w0)
+        timing = {}
+        for kind in ("plain", "desk"):
+            c, w = sorted(cpu[kind]), sorted(wall[kind])
+            timing[kind] = {"cpu_ms_median": round(c[len(c) // 2] * 1000, 3),
+                            "cpu_ms_mean": round(sum(c) / len(c) * 1000, 3),
+                            "wall_ms_median": round(w[len(w) // 2] * 1000, 3)}
+        print(f"\nthread CPU per push over {args.timed} of each kind, interleaved (median / mean ms; "
+              f"serial wall median): plain {timing['plain']['cpu_ms_median']} / {timing['plain']['cpu_ms_mean']}"
+              f" ({timing['plain']['wall_ms_median']}), desk {timing['desk']['cpu_ms_median']} / "
+              f"{timing['desk']['cpu_ms_mean']} ({timing['desk']['wall_ms_median']})")
         import psycopg
 
         with psycopg.connect(db.url.replace("postgresql+psycopg://", "postgresql://")) as conn:
@@ -205,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                 print("   (lua)", cmd[:150])
         print(f"\ndesk pushes linked to the conversation: {linked} (of {args.pushes + 2}); "
               f"plain pushes linked to anything: {plain_linked}")
-        report = {"results": results, "desk_pushes_linked": linked, "plain_pushes_linked": plain_linked}
+        report = {"results": results, "desk_pushes_linked": linked, "plain_pushes_linked": plain_linked,
+                  "timing": timing}
     finally:
         with contextlib.suppress(Exception):
             app.extensions["wx"].db.engine.dispose()  # type: ignore[possibly-undefined]
