@@ -319,6 +319,14 @@ def summarize(label: str, sent: list[float | None], heard: list[tuple], ids: lis
     return out
 
 
+def _kinds(events) -> dict[str, int]:
+    """How many events of each kind (and, for `message` events of unknown conversations, that)."""
+    out: dict[str, int] = {}
+    for e in events:
+        out[str(e[2])] = out.get(str(e[2]), 0) + 1
+    return out
+
+
 def run_desk(args: argparse.Namespace, server: Server, cookies: list[str], shoppers: list[tuple[str, int]],
              round_no: int) -> dict[str, Any]:
     ctx = mp.get_context("fork")
@@ -367,7 +375,8 @@ def run_desk(args: argparse.Namespace, server: Server, cookies: list[str], shopp
     out.update(push_failures=len(failures), push_failure_examples=failures[:5],
                heartbeat_comments=report["comments"], bad_json=report["bad_json"],
                streams_opened=report["opened"], streams_ready=report["ready_events"],
-               other_events=sum(1 for e in report["heard"] if e[2] != "message"))
+               other_events=sum(1 for e in report["heard"] if e[2] != "message"),
+               other_kinds=_kinds(e for e in report["heard"] if e[2] != "message"))
     return out
 
 
