@@ -43,7 +43,6 @@ import contextlib
 import http.client
 import json
 import multiprocessing as mp
-import os
 import re
 import secrets
 import signal
@@ -59,8 +58,20 @@ sys.path.insert(0, str(REPO))
 
 from bench.desk_setup import seed_desk, set_marks  # noqa: E402
 from bench.webhook_load import (  # noqa: E402
-    DEMO_APPID, DEMO_ORIGINAL_ID, HOST, RESULTS, BenchDatabase, Server, _accepting_worker, _on_signal, _state,
-    _stop_all, flush_redis, percentile, real_app_env)
+    DEMO_APPID,
+    DEMO_ORIGINAL_ID,
+    HOST,
+    RESULTS,
+    BenchDatabase,
+    Server,
+    _accepting_worker,
+    _on_signal,
+    _state,
+    _stop_all,
+    flush_redis,
+    percentile,
+    real_app_env,
+)
 from wx_service.edges.emulator.shopper import build_push_xml, sign_and_wrap  # noqa: E402
 
 STREAM_PATH = "/console/api/desk/stream"

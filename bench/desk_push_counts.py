@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -36,8 +35,16 @@ sys.path.insert(0, str(REPO))
 
 from bench.desk_setup import seed_desk, set_marks  # noqa: E402
 from bench.webhook_load import (  # noqa: E402
-    DEMO_AES_KEY, DEMO_APPID, DEMO_ORIGINAL_ID, DEMO_SECRET, DEMO_TOKEN, RESULTS, VENV_BIN, BenchDatabase,
-    _state, flush_redis)
+    DEMO_AES_KEY,
+    DEMO_APPID,
+    DEMO_ORIGINAL_ID,
+    DEMO_SECRET,
+    DEMO_TOKEN,
+    RESULTS,
+    BenchDatabase,
+    _state,
+    flush_redis,
+)
 from wx_service.edges.emulator.shopper import build_push_xml, sign_and_wrap  # noqa: E402
 
 HEADERS = {"Content-Type": "text/xml", "User-Agent": "Mozilla/4.0"}
