@@ -253,6 +253,8 @@ class DevelopmentSettings(Settings):
     SECRET_KEY: str = DEMO_SECRET_KEY
     WECHAT_EMULATOR: bool = True
     LOG_FORMAT: str = "text"
+    # The emulator knows this template as if it had been added in the MP console.
+    DESK_FALLBACK_TEMPLATE_ID: str = "DEMO_desk_answer_template"
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,9 @@ class TestSettings(DevelopmentSettings):
     EMULATOR_PUSH_TIMEOUT: float = 1.0
     JOB_RETRY_INTERVALS: tuple[int, ...] = (0, 0, 0)
     LOG_LEVEL: str = "WARNING"
+    # The desk is staffed round the clock in tests, whatever time the suite runs; the hours
+    # themselves are tested with explicit times.
+    DESK_HOURS: str = "00:00-24:00"
 
 
 @dataclass(frozen=True)

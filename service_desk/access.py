@@ -10,8 +10,9 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, or_, select
 
 from service_desk.exceptions import NotAnAgent, UnknownConversation
-from service_desk.models import Agent, Conversation
+from service_desk.models import Agent, Conversation, Message
 from wx_service.ground.extensions import db
+from wx_service.ground.models import InboundPush
 
 
 def agent_for_staff(staff_id: int) -> Agent:
@@ -36,3 +37,15 @@ def conversation_for(agent: Agent, conversation_id: int) -> Conversation:
     if conversation is None or not can_see(agent, conversation):
         raise UnknownConversation(f"no conversation {conversation_id}")
     return conversation
+
+
+def conversation_for_media(agent: Agent, media_id: str) -> Conversation:
+    """The conversation a piece of WeChat media (a shopper's picture or voice, an agent's picture)
+    was seen in, if `agent` may see it: the console fetches media only for what it may show."""
+    conversation_id = db.session.scalar(select(InboundPush.conversation_id).where(
+        InboundPush.media_id == media_id, InboundPush.conversation_id.is_not(None)).limit(1))
+    if conversation_id is None:
+        conversation_id = db.session.scalar(select(Message.conversation_id).where(Message.media_id == media_id).limit(1))
+    if conversation_id is None:
+        raise UnknownConversation("no conversation shows this media")
+    return conversation_for(agent, conversation_id)

@@ -38,3 +38,15 @@ class BadMessage(DeskError):
 
 class NotYours(DeskError):
     """The conversation is assigned to another agent: only its owner answers, transfers or resolves."""
+
+
+class NoPhone(DeskError):
+    """The shopper is no member, or the member gave no phone number: there is nothing to reveal."""
+
+
+class BadEntry(DeskError):
+    """A FAQ entry, canned reply or search that staff typed and the desk cannot use, with why."""
+
+
+class UnknownEntry(DeskError):
+    """No such FAQ entry or canned reply, or one that is another agent's own (answered alike)."""

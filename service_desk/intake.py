@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 
 from members import identity
 from service_desk import events, faq, outbound, service
@@ -98,18 +98,18 @@ def _to_queue(conversation: Conversation, now: datetime) -> str:
 def _queue_text(conversation: Conversation, now: datetime) -> str:
     if conversation.status not in (QUEUED, OFFERED):
         return "客服正在为您服务，请直接发送您的问题。"
+    if conversation.status == OFFERED:  # someone is on, whatever the hours say
+        return "已为您接通人工客服，请稍候，客服马上回复您。"
     online = select(func.count()).select_from(Agent).where(Agent.status == ONLINE)
     if conversation.team_id is not None:
         online = online.where(Agent.team_id == conversation.team_id)
     if not within_hours(now) or not db.session.scalar(online):
         return (f"人工客服的服务时间为每天 {hours_text()}，现在没有客服在线。您的留言已记录，"
                 "客服上线后会第一时间回复您。")
-    if conversation.status == OFFERED:
-        return "已为您接通人工客服，请稍候，客服马上回复您。"
     ahead = db.session.scalar(select(func.count()).select_from(Conversation).where(
         Conversation.status.in_((QUEUED, OFFERED)), Conversation.id != conversation.id,
         Conversation.queued_at <= conversation.queued_at,
-        (Conversation.team_id == conversation.team_id) if conversation.team_id is not None else True))
+        (Conversation.team_id == conversation.team_id) if conversation.team_id is not None else true()))
     return f"已为您转接人工客服，您前面还有 {ahead} 位，请稍候。"
 
 

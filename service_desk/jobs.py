@@ -34,6 +34,7 @@ def sweep_offers(now: datetime | None = None, seconds: float | None = None) -> i
                                                     "to_agent": offered.id if offered else None})
         except AlreadyTaken:
             continue  # opened or taken between the read and now: nothing to move
+    service.offer_waiting(now)  # and whatever waits in the queue goes to whoever is free now
     return moved
 
 

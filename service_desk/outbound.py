@@ -207,6 +207,7 @@ def resolve(agent: Agent, conversation_id: int, now: datetime | None = None) -> 
     else:
         log_event(conversation, "rating not sent: WeChat's window is shut")
     db.session.flush()
+    service.offer_waiting(now)  # the agent has room again: the queue moves
     return conversation
 
 

@@ -172,10 +172,29 @@ def resolve(conversation_id: int, agent_id: int, now: datetime | None = None) ->
     return conversation
 
 
+def offer_waiting(now: datetime | None = None, limit: int = 200) -> int:
+    """Offer queued conversations, oldest first, to whoever can take them now (an agent came
+    online, one resolved a conversation, the minute's sweep). Each in its own savepoint, so one
+    taken meanwhile does not stop the rest. Returns how many were offered."""
+    waiting = db.session.scalars(select(Conversation.id).where(Conversation.status == QUEUED)
+                                 .order_by(Conversation.queued_at, Conversation.id).limit(limit)).all()
+    offered = 0
+    for conversation_id in waiting:
+        try:
+            with db.session.begin_nested():
+                offered += offer_next(conversation_id, now) is not None
+        except AlreadyTaken:
+            continue
+    return offered
+
+
 def set_status(agent_id: int, status: str) -> Agent:
+    """Online or away. Going online picks up what waited in the queue."""
     if status not in (ONLINE, "away"):
         raise ValueError("an agent is online or away")
     db.session.execute(update(Agent).where(Agent.id == agent_id).values(status=status))
+    if status == ONLINE:
+        offer_waiting()
     agent = db.session.get(Agent, agent_id, populate_existing=True)
     if agent is None:
         raise LookupError(f"no agent {agent_id}")

@@ -27,8 +27,9 @@ RULES: Mapping[str, frozenset[str]] = {
     "members": frozenset({"config", "wx_service.ground"}),
     "marketing": frozenset({"config", "wx_service.ground", "members"}),
     "payments": frozenset({"config", "wx_service.ground", "members"}),
-    # One-key customer service: conversations stand on members (who the shopper is).
-    "service_desk": frozenset({"config", "wx_service.ground", "members"}),
+    # One-key customer service: conversations stand on members (who the shopper is); the side
+    # panel reads payments (the shopper's orders and refunds), which never reads the desk.
+    "service_desk": frozenset({"config", "wx_service.ground", "members", "payments"}),
     # Push adapters: one WeChat push in, one domain call, one reply out.
     "handlers": frozenset({"config", "wx_service.ground", "members", "marketing", "payments", "service_desk"}),
     "wx_service.edges": EVERYTHING - {"wx_service.app"},

@@ -402,7 +402,34 @@ def test_a_push_costs_one_redis_command(base_url, emulator, wx):
     # thread: each request here also opens one (HELLO, SELECT), which a gunicorn thread does once.
     for setup in ("cmdstat_hello", "cmdstat_select", "cmdstat_client|setinfo"):
         assert spent.pop(setup, 0) <= 5
-    assert spent == {"cmdstat_evalsha": 5, "cmdstat_set": 10}  # the SETs are the script's: nonce, claim
+    # All inside the one script: the SETs of nonce and claim, the EXISTS of the desk's mark.
+    assert spent == {"cmdstat_evalsha": 5, "cmdstat_set": 10, "cmdstat_exists": 5}
+
+
+@requires_redis
+def test_a_message_to_an_open_conversation_costs_one_more_redis_command_the_consoles_event(
+        base_url, emulator, wx, app):
+    """A shopper talking to an agent: the claim (which also told the webhook where the push goes)
+    and, after commit, the PUBLISH every console hears. Nothing else."""
+    from service_desk import intake
+
+    def calls() -> dict[str, int]:
+        stats = wx.redis.info("commandstats")
+        return {name: int(stat["calls"]) for name, stat in stats.items() if name != "cmdstat_info"}
+
+    openids = [new_openid() for _ in range(5)]
+    with app.app_context(), wx.db.unit_of_work():
+        for openid in openids:
+            intake.ask_for_person(openid, "keyword")
+    push(base_url, emulator, text_fields(emulator, new_openid(), "你好"))  # warm
+    before = calls()
+    for openid in openids:
+        push(base_url, emulator, text_fields(emulator, openid, "我的订单还没到"))
+    after = calls()
+    spent = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    for setup in ("cmdstat_hello", "cmdstat_select", "cmdstat_client|setinfo"):
+        assert spent.pop(setup, 0) <= 5
+    assert spent == {"cmdstat_evalsha": 5, "cmdstat_set": 10, "cmdstat_exists": 5, "cmdstat_publish": 5}
 
 
 def test_handler_failure_is_500_and_the_retry_runs_it_again(base_url, emulator, wx, settings_, pipeline, monkeypatch):

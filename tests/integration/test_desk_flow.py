@@ -3,6 +3,7 @@ the FAQ first, the queue, messages stored once and linked, answers inside WeChat
 template fallback outside them, WeChat's refusals kept on the message, the one-tap rating."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -128,6 +129,36 @@ def test_zhuan_ren_gong_queues_with_the_place_in_line_or_the_hours_when_nobody_i
     assert "前面还有 1 位" in said(emulator, second, "passive")[-1]["content"]
 
 
+def test_outside_the_desks_hours_the_shopper_is_queued_and_told_when_someone_answers(
+        app, base_url, emulator, monkeypatch, wx):
+    from datetime import datetime, timezone
+
+    monkeypatch.setattr(wx, "settings", replace(wx.settings, DESK_HOURS="10:00-22:00"))
+    late = datetime(2026, 12, 3, 15, 30, tzinfo=timezone.utc)  # 23:30 in Shanghai
+    with app.app_context():
+        assert intake.within_hours(datetime(2026, 12, 3, 2, 0, tzinfo=timezone.utc))  # 10:00 there
+        assert not intake.within_hours(late)
+        assert not intake.within_hours(datetime(2026, 12, 3, 14, 0, tzinfo=timezone.utc))  # 22:00 there
+    with uow(app):
+        said_back = intake.ask_for_person("oLateShopper", "keyword", now=late).text
+    assert "10:00–22:00" in said_back and "没有客服在线" in said_back
+    assert conversation_of(app, "oLateShopper").status == QUEUED
+
+
+def test_a_shopper_who_waited_with_nobody_online_is_offered_to_the_first_agent_who_comes_online(
+        app, base_url, emulator):
+    agent = online_agent(app)
+    with uow(app):
+        service.set_status(agent, "away")
+    openid = follower(base_url, emulator)
+    shopper(base_url, emulator, "text", openid=openid, content="人工")
+    assert conversation_of(app, openid).status == QUEUED
+    with uow(app):
+        service.set_status(agent, "online")
+    conversation = conversation_of(app, openid)
+    assert (conversation.status, conversation.assignee_id) == (OFFERED, agent)
+
+
 def test_the_mini_program_contact_entry_tags_the_conversation_and_greets_by_customer_service(
         app, base_url, emulator, run_jobs):
     with uow(app) as session:
@@ -246,30 +277,39 @@ def test_the_window_allows_five_answers_after_a_message_then_says_why_not(app, b
 
 
 def test_after_48_hours_the_answer_is_refused_and_the_template_goes_instead(app, base_url, emulator, run_jobs,
-                                                                              settings, monkeypatch):
+                                                                              settings):
     agent, conversation_id, openid = _assigned(app, base_url, emulator)
     later = utcnow() + timedelta(hours=48, minutes=1)
     with pytest.raises(WindowClosed) as refused:
         answer(app, agent, conversation_id, "抱歉久等了", now=later)
     assert "48 hours" in refused.value.reason
-    assert refused.value.fallback_available is False  # no template configured: the console says so
-    with uow(app):
-        with pytest.raises(WindowClosed):
-            outbound.answer_as_template(agent_row(agent), conversation_id, "抱歉久等了")
-    monkeypatch.setattr(type(settings), "DESK_FALLBACK_TEMPLATE_ID", "tmpl-desk-answer", raising=False)
-    object.__setattr__(settings, "DESK_FALLBACK_TEMPLATE_ID", "tmpl-desk-answer")
-    emulator_templates = requests.get(f"{base_url}/_emulator/state", timeout=TIMEOUT)
-    assert emulator_templates.ok
+    assert refused.value.fallback_available  # the console offers the template
     with uow(app):
         sent = outbound.answer_as_template(agent_row(agent), conversation_id, "抱歉久等了", "t1", now=later).id
+        again = outbound.answer_as_template(agent_row(agent), conversation_id, "抱歉久等了", "t1", now=later).id
+    assert sent == again
     run_jobs()
     kept = message(app, sent)
-    assert kept.kind == "template"
-    if kept.status == FAILED:  # the emulator knows only the templates it was told about
-        assert kept.wechat_errcode == 40037
-    else:
-        assert kept.status == SENT
-        assert any("抱歉久等了" in (m.get("content") or "") for m in said(emulator, openid, "template"))
+    assert (kept.kind, kept.status) == ("template", SENT)
+    [template] = said(emulator, openid, "template")
+    assert template["template_id"] == settings.DESK_FALLBACK_TEMPLATE_ID
+    assert "抱歉久等了" in template["content"]
+
+
+def test_without_a_configured_template_the_answer_outside_the_window_is_refused_with_the_reason(
+        app, base_url, emulator, monkeypatch, wx):
+    agent, conversation_id, _ = _assigned(app, base_url, emulator)
+    monkeypatch.setattr(wx, "settings", replace(wx.settings, DESK_FALLBACK_TEMPLATE_ID=""))
+    later = utcnow() + timedelta(hours=49)
+    with pytest.raises(WindowClosed) as refused:
+        answer(app, agent, conversation_id, "抱歉久等了", now=later)
+    assert refused.value.fallback_available is False
+    with uow(app):
+        with pytest.raises(WindowClosed) as no_template:
+            outbound.answer_as_template(agent_row(agent), conversation_id, "抱歉久等了", now=later)
+    assert "DESK_FALLBACK_TEMPLATE_ID" in no_template.value.reason
+    with uow(app) as session:
+        assert session.scalar(select(func.count()).select_from(Message).where(Message.direction == "out")) == 0
 
 
 def test_a_refusal_by_wechat_is_kept_on_the_message_with_its_reason_and_can_be_retried(

@@ -66,3 +66,31 @@ def test_a_notification_whose_job_cannot_be_queued_is_acknowledged_once(app, bas
     [failed] = [r for r in caplog.records if "after-commit action failed" in r.getMessage()]
     assert failed.action == "queue members.jobs.sync_card"
     assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_shopper_talking_to_an_agent_still_reaches_the_conversation_while_redis_is_down(
+        app, base_url, emulator, caplog, monkeypatch, request):
+    """The claim cannot say whether the shopper is in a conversation: the desk asks the database,
+    so the message joins the conversation (not the help text), and the console's event that could
+    not be published is logged, never a failed push."""
+    from sqlalchemy import select
+
+    from service_desk import intake
+    from service_desk.models import Conversation
+    from tests.integration.members_helpers import uow
+
+    openid = new_openid()
+    with uow(app):
+        intake.ask_for_person(openid, "keyword")
+    request.getfixturevalue("redis_down")
+    wx = app.extensions["wx"]
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
+    monkeypatch.setattr(wx, "redis", dead, raising=False)
+    caplog.set_level(logging.INFO)
+    _, _, answered = push(base_url, emulator, text_fields(emulator, openid, "帮助"))
+    assert answered.status_code == 200 and answered.content == b"success"  # no bot reply: the agent answers
+    with uow(app) as session:
+        conversation = session.scalar(select(Conversation).where(Conversation.openid == openid))
+        linked = session.scalar(select(InboundPush.conversation_id).where(InboundPush.content == "帮助"))
+    assert linked == conversation.id
+    assert any("after-commit action failed" in r.getMessage() for r in caplog.records)

@@ -100,3 +100,55 @@ def load_demo_members() -> int:
                                       synced_ledger_id=latest, synced_level=member.level))
     db.session.flush()
     return len(DEMO_MEMBERS)
+
+
+# The demo's customer-service desk: one team, two agents who sign in to /console/desk (serve-demo
+# prints them), the FAQ that answers first, and shared canned replies.
+DEMO_TEAM = ("service", "顾客服务台")
+DEMO_AGENTS = [("kefu1", "客服小林", "kefu1-pass-1234"), ("kefu2", "客服小美", "kefu2-pass-1234")]
+DEMO_FAQ = [
+    ("停车怎么收费？", "停车|车位|停车场", "B1、B2 为停车场：会员每次消费后可免费停车 2 小时，之后每小时 5 元。"),
+    ("营业时间？", "营业时间|几点开门|几点关门|开门|关门", "南山百货每天 10:00-22:00 营业，超市 9:00 开门。"),
+    ("怎么退换货？", "退货|换货|退换|退款", "购物 7 天内凭小票和原包装到一楼服务台办理退换货；化妆品开封后不退。"),
+    ("会员积分怎么算？", "积分|会员积分|积分规则", "消费 1 元积 1 分，每月 18 日会员日双倍积分；积分可在会员卡里查看和兑换。"),
+]
+DEMO_CANNED = [
+    ("/hi", "您好，我是南山百货客服，很高兴为您服务，请问有什么可以帮您？"),
+    ("/wait", "好的，我帮您查询一下，请稍等片刻。"),
+    ("/bye", "感谢您的咨询，祝您购物愉快！如还有问题，欢迎随时联系我们。"),
+]
+
+
+def load_demo_desk() -> str:
+    """The desk's team, two agents (online, so the demo's 人工 reaches them), FAQ entries and shared
+    canned replies. Idempotent by team code, username, question and shortcut. serve-demo only."""
+    from members import staff as staff_service
+    from members.models import Staff
+    from service_desk.models import Agent, CannedReply, FaqEntry, Team
+
+    code, name = DEMO_TEAM
+    team = db.session.scalar(select(Team).where(Team.code == code))
+    if team is None:
+        team = Team(code=code, name=name)
+        db.session.add(team)
+        db.session.flush()
+    for username, display, password in DEMO_AGENTS:
+        staff = staff_service.get_staff(username)
+        if staff is None:
+            staff = Staff(username=username, name=display)
+            db.session.add(staff)
+            db.session.flush()
+            staff_service.set_password(username, password)
+        if db.session.scalar(select(Agent).where(Agent.staff_id == staff.id)) is None:
+            db.session.add(Agent(staff_id=staff.id, team_id=team.id, status="online", max_open=5, open_load=0))
+    for priority, (question, pattern, answer) in enumerate(reversed(DEMO_FAQ)):
+        if db.session.scalar(select(FaqEntry).where(FaqEntry.question == question)) is None:
+            db.session.add(FaqEntry(question=question, pattern=pattern, is_regex=False, answer=answer,
+                                    priority=priority, active=True))
+    for shortcut, body in DEMO_CANNED:
+        if db.session.scalar(select(CannedReply).where(CannedReply.shortcut == shortcut,
+                                                       CannedReply.owner_id.is_(None))) is None:
+            db.session.add(CannedReply(shortcut=shortcut, body=body, owner_id=None))
+    db.session.flush()
+    agents = ", ".join(f"{u} / {p}" for u, _, p in DEMO_AGENTS)
+    return f"customer-service desk: http://<host>/console/desk (agents {agents})"

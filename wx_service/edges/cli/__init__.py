@@ -5,6 +5,7 @@
 - `members`: staff, points, coupons, benefits, the member card;
 - `pay`: orders, refunds, reconciliation;
 - `marketing`: parametric QR codes for counters and campaigns;
+- `desk`: the customer-service desk's teams and agents;
 - `demo`: the demo store and `serve-demo`.
 
 Each command runs in one transaction where it writes, prints what happened, and exits non-zero
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from wx_service.edges.cli import demo, marketing, members, ops, pay, wechat
+from wx_service.edges.cli import demo, desk, marketing, members, ops, pay, wechat
 
 
 def register_cli(app: Flask) -> None:
-    for area in (ops, wechat, members, pay, marketing, demo):
+    for area in (ops, wechat, members, pay, marketing, desk, demo):
         area.register(app)

@@ -19,7 +19,7 @@ from members.models import MemberCard
 from members.program import load_program
 from wx_service.edges.cli.members import push_card
 from wx_service.edges.cli.wechat import MENU_FILE, load_menu
-from wx_service.edges.demo_data import load_demo_data, load_demo_members, load_demo_staff
+from wx_service.edges.demo_data import load_demo_data, load_demo_desk, load_demo_members, load_demo_staff
 from wx_service.edges.schedule import start_demo_sweeps
 from wx_service.ground.db import upgrade_database
 from wx_service.ground.extensions import db, wechat_client
@@ -79,6 +79,7 @@ def register(app: Flask) -> None:
         with wx.db.unit_of_work():
             click.echo(load_demo_data())
             staff_line = load_demo_staff()
+            desk_line = load_demo_desk()
 
         def set_up_emulator_when_up() -> None:
             for _ in range(100):
@@ -98,7 +99,8 @@ def register(app: Flask) -> None:
                 except Exception as exc:  # the demo still runs; the page says no menu was pushed
                     log.warning("could not set up the emulator (is WECHAT_API_BASE the emulator?): %s", exc)
             click.echo(f"\n  Shopper page:  http://{host}:{port}/_emulator/\n  Webhook:       http://{host}:{port}/wechat\n"
-                       f"  Staff console: http://{host}:{port}/console/  ({staff_line.split('(')[1]}\n")
+                       f"  Staff console: http://{host}:{port}/console/  ({staff_line.split('(')[1]}\n"
+                       f"  Desk:          http://{host}:{port}/console/desk  ({desk_line.split('(')[1]}\n")
 
         threading.Thread(target=set_up_emulator_when_up, daemon=True).start()
         if wx.settings.JOB_QUEUE == "inprocess":

@@ -28,3 +28,49 @@ class ChargeRequest(Shape):
     auth_code: Annotated[str, Field(max_length=64)]
     counter: Counter | None = None
     description: Annotated[str, Field(max_length=512)] | None = None  # the service keeps 127
+
+
+# The desk (/console/api/desk/...). Text limits here only bound what is parsed; the desk's own
+# limits (DESK_MAX_MESSAGE, the FAQ's) decide and say why, with nothing stored.
+LongText = Annotated[str, Field(max_length=20_000)]
+ClientKey = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class DeskAnswer(Shape):
+    """An answer (text) or its template-message fallback; `client_key` makes a double click one row."""
+
+    body: LongText
+    client_key: ClientKey | None = None
+
+
+class DeskNote(Shape):
+    body: LongText
+
+
+class DeskTransfer(Shape):
+    """To one agent or to a team's queue, with an optional private note for whoever gets it."""
+
+    to_agent: int | None = None
+    to_team: int | None = None
+    note: LongText = ""
+
+
+class DeskStatus(Shape):
+    status: Annotated[str, Field(pattern=r"^(online|away)$")]
+
+
+class DeskFaq(Shape):
+    id: int | None = None
+    question: Annotated[str, Field(max_length=1000)]
+    pattern: Annotated[str, Field(max_length=2000)]
+    is_regex: bool = False
+    answer: LongText
+    priority: int = 0
+    active: bool = True
+
+
+class DeskCanned(Shape):
+    id: int | None = None
+    shortcut: Annotated[str, Field(max_length=200)]
+    body: LongText
+    shared: bool = False

@@ -1,6 +1,8 @@
 """The emulator playing WeChat's OA template message API (reference §7.6).
 
-The account's templates are the one the store's programme names (as if added in the MP console).
+The account's templates are the ones the service is configured with (the store's programme's
+benefit template, the desk's fallback for answers outside the window), as if added in the MP
+console.
 A send to an unknown openid is 40003, to an unknown template 40037, to a shopper who does not
 follow 43004; a repeated client_msg_id returns the first send's msgid and shows nothing new.
 """
@@ -15,9 +17,12 @@ bp = Blueprint("emulator_template_api", __name__)
 
 
 def known_templates() -> set[str]:
+    from flask import current_app
+
     from members.program import load_program
 
-    return {load_program().benefit_template_id}
+    desk = current_app.extensions["wx"].settings.DESK_FALLBACK_TEMPLATE_ID
+    return {load_program().benefit_template_id} | ({desk} if desk else set())
 
 
 @bp.post("/cgi-bin/message/template/send")

@@ -12,7 +12,7 @@ from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage
 from wx_service.ground.protocol.errors import MalformedXml
 
 REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
-EVENT_DISCRIMINATORS = ("MsgID", "CardId", "UserCardCode", "OrderId")
+EVENT_DISCRIMINATORS = ("MsgID", "CardId", "UserCardCode", "OrderId", "SessionFrom")
 _MSG_ID = re.compile(r"[0-9]{1,20}")  # a 64-bit integer (reference §3.1)
 _CREATE_TIME = re.compile(r"[0-9]{1,12}")  # Unix seconds, ASCII digits only: int() must accept it
 
@@ -50,7 +50,8 @@ def dedup_key_for(fields: dict[str, Any]) -> str:
     the fields in EVENT_DISCRIMINATORS are added (when present) because without them two different
     events of one user in one second would collide and the second be dropped as a "retry": two
     cards claimed at once (user_get_card, CardId/UserCardCode), two template sends finishing
-    together (TEMPLATESENDJOBFINISH, MsgID).
+    together (TEMPLATESENDJOBFINISH, MsgID), two mini-program contact entries from different pages
+    (user_enter_tempsession, SessionFrom).
     """
     msg_id = _scalar(fields.get("MsgId")) or _scalar(fields.get("MsgID"))
     if msg_id and _scalar(fields.get("MsgType")).lower() != "event":
