@@ -110,10 +110,15 @@ def make_requests(count: int, msg_id_base: int, nonce_prefix: str) -> list[tuple
 
 
 def check_reply(crypto: MessageCrypto, status: int, ctype: str, body: bytes,
-                timestamp: str, nonce: str, openid: str) -> str | None:
-    """None when the answer is a valid encrypted text reply to this push, else what is wrong."""
+                timestamp: str, nonce: str, openid: str, desk: bool = False) -> str | None:
+    """None when the answer is a valid encrypted text reply to this push, else what is wrong.
+
+    A push from a shopper whose customer-service conversation is open (`desk`, full app only) goes
+    to the desk, which only wakes the console: the right answer is HTTP 200 with `success`."""
     if status != 200:
         return f"http {status}"
+    if desk:
+        return None if body == b"success" else "desk push not answered `success`"
     if "xml" not in ctype:
         return "content type " + (ctype or "missing")
     m = _REPLY_RE.match(body)
@@ -153,6 +158,9 @@ class PhaseSpec:
     # the kernel hands them out).
     worker_pids: list[int] = field(default_factory=list)
     quotas: list[list[int]] = field(default_factory=list)
+    # Shopper numbers (openid_for) with an open customer-service conversation on this server: their
+    # pushes must be answered `success`. Empty for the baseline, which knows nothing of the desk.
+    desk_indexes: frozenset[int] = frozenset()
 
 
 def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
@@ -403,10 +411,14 @@ def load_process(proc: int, nprocs: int, spec: PhaseSpec, ready: Any, start_at: 
     ok_lat = array("d")
     ok_svc = array("d")
     errors: dict[str, int] = {}
+    desk_openids = {openid_for(n) for n in spec.desk_indexes}
+    desk_ok = 0
     for rec in records:
         for i, status, ctype, data, began, done, sent in rec:
             _, _, ts, nonce, openid = reqs[i]
-            problem = check_reply(crypto, status, ctype, data, ts, nonce, openid)
+            desk = openid in desk_openids
+            problem = check_reply(crypto, status, ctype, data, ts, nonce, openid, desk)
+            desk_ok += desk and problem is None
             if problem is None:
                 ok_done.append(done - t0)
                 ok_lat.append(done - began)
@@ -419,7 +431,7 @@ def load_process(proc: int, nprocs: int, spec: PhaseSpec, ready: Any, start_at: 
     if sum(dropped):
         errors["not sent (schedule overrun)"] = sum(dropped)
     results.put({"proc": proc, "ok_done": ok_done.tobytes(), "ok_lat": ok_lat.tobytes(), "ok_svc": ok_svc.tobytes(),
-                 "errors": errors,
+                 "errors": errors, "desk_ok": desk_ok,
                  "sent": sum(len(r) for r in records) + sum(len(f) for f in failures),
                  "exhausted": exhausted.is_set(), "cpu": cpu_used})
 
@@ -468,7 +480,7 @@ class Runner:
                          threads_per_proc=per_proc_threads, bodies_per_proc=per_proc_bodies,
                          msg_id_base=self.msg_base + self.phase_no * 10**8, rate=rate,
                          nonce_prefix=f"{self.msg_base // 10**9 % 10**6}x{self.phase_no}",
-                         worker_pids=workers, quotas=quotas)
+                         worker_pids=workers, quotas=quotas, desk_indexes=server.desk_indexes)
         background, waited = wait_for_quiet(server.pids() + server.helper_pids(), self.args.quiet_threshold,
                                             self.args.quiet_wait)
         if waited > 1.5:
@@ -541,6 +553,7 @@ class Runner:
         result = {
             "mode": mode, "connections": conns, "load_processes": nprocs, "duration_s": duration,
             "sent": sum(part["sent"] for part in parts), "ok": len(done),
+            "ok_desk": sum(part["desk_ok"] for part in parts),
             "ok_in_window": in_window, "throughput_msg_s": round(in_window / window, 1),
             "errors": sum(errors.values()), "error_kinds": errors,
             "latency_ms": {f"p{p:g}": round(percentile(lat, p) * 1000, 2) for p in (50, 90, 99, 99.9)}
@@ -588,6 +601,7 @@ class Server:
                     "--keep-alive", "5", "--graceful-timeout", "5", "--timeout", "30", app]
         self.env = env
         self.proc: subprocess.Popen | None = None
+        self.desk_indexes: frozenset[int] = frozenset()  # see PhaseSpec.desk_indexes
 
     def start(self) -> None:
         self.log = open(self.log_path, "w")
@@ -727,6 +741,19 @@ def baseline_env() -> dict[str, str]:
     return env
 
 
+def open_desk_conversations(args: argparse.Namespace, database_url: str) -> list[int]:
+    """--desk-fraction: an `assigned` conversation (one team, one demo agent) for that fraction of
+    the OPENID_POOL shoppers, in this server's database, and their Redis marks (the key and TTL
+    the app uses), so their pushes take the desk path. Returns the shopper numbers."""
+    from bench.desk_setup import desk_indexes, seed_desk, set_marks
+
+    chosen = desk_indexes(OPENID_POOL, args.desk_fraction)
+    seeded = seed_desk(database_url, [openid_for(n) for n in chosen])
+    set_marks(args.redis_url, DEMO_APPID, seeded["conversations"])
+    log(f"  desk: {len(chosen)} of {OPENID_POOL} shoppers in an assigned conversation (marks set)")
+    return chosen
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -826,6 +853,8 @@ def render_table(runs: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         rows.append((f"  latency {p} (ms)", [_fmt(r["open_loop"]["latency_ms"][p], 2) for r in runs]))
     rows.append(("  latency p99 from actual send (ms)", [_fmt(r["open_loop"]["latency_from_send_ms"]["p99"], 2) for r in runs]))
     rows.append(("  errors", [str(r["open_loop"]["errors"]) for r in runs]))
+    if any(r["open_loop"].get("ok_desk") for r in runs):
+        rows.append(("  of the ok: desk pushes (`success`)", [str(r["open_loop"].get("ok_desk", 0)) for r in runs]))
     rows.append(("  noisy (other processes busy)", ["yes" if r["open_loop"]["noisy"] else "no" for r in runs]))
     for key, name in (("server_cores", "server"), ("postgres_redis_cores", "postgres+redis"),
                       ("loadgen_cores", "load generator"), ("other_processes_cores", "other processes")):
@@ -888,6 +917,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="cores other processes may use before a phase counts as noisy (default 0.2)")
     ap.add_argument("--quiet-wait", type=float, default=30.0,
                     help="seconds to wait before each phase for other processes to go quiet (default 30)")
+    ap.add_argument("--desk-fraction", type=float, default=0.0,
+                    help="fraction of the 2000 shoppers with an open (assigned) customer-service "
+                         "conversation and its Redis mark, whose pushes take the desk path in the full "
+                         "app (default 0: the feature is on, but nobody is in a conversation)")
     ap.add_argument("--output", default=str(RESULTS / "webhook_load.json"))
     args = ap.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
@@ -896,6 +929,8 @@ def main(argv: list[str] | None = None) -> int:
     servers_wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
     if args.duration <= 0 or args.duration > 120 or args.open_duration > 180:
         ap.error("keep phases between 0 and 120 s (open loop up to 180 s)")
+    if not 0.0 <= args.desk_fraction <= 1.0:
+        ap.error("--desk-fraction is between 0 and 1")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     atexit.register(_stop_all)
@@ -918,8 +953,11 @@ def main(argv: list[str] | None = None) -> int:
                 databases.append(db)
                 env = real_app_env(args, db.url, level)
                 db.recreate(env)
-                servers.append(Server("full" + ("" if level == "WARNING" else "-INFO"), "wsgi:app", env, args,
-                                      database=db))
+                server = Server("full" + ("" if level == "WARNING" else "-INFO"), "wsgi:app", env, args,
+                                database=db)
+                if args.desk_fraction > 0:
+                    server.desk_indexes = frozenset(open_desk_conversations(args, db.url))
+                servers.append(server)
         for server in servers:
             server.start()
             log(f"started {server.label}: gunicorn {' '.join(server.cmd[1:])}")
