@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, true, update
+from sqlalchemy import bindparam, func, select, true, update
 
 from members import identity
 from service_desk import events, faq, outbound, service
@@ -28,6 +28,14 @@ CSAT_MENU_ID = re.compile(r"^csat:(\d{1,12}):([1-5])$")
 GREETING = "您好，请问有什么可以帮您？您可以直接描述问题；需要人工服务请回复“转人工”。"
 NOT_FOUND = "抱歉，暂时没有找到答案。请换个说法试试，或回复“转人工”联系人工客服。"
 FAQ_FOOTER = "\n\n（如需人工服务，请回复“转人工”）"
+
+
+# A Core statement on the table, built once: the ORM's bulk-UPDATE machinery costs more than the
+# statement itself on this path, which every message to a held conversation takes.
+_TABLE = Conversation.__table__
+_NOTE_MESSAGE = (update(_TABLE).where(_TABLE.c.openid == bindparam("sender"), _TABLE.c.status != RESOLVED)
+                 .values(last_inbound_at=bindparam("now"))
+                 .returning(_TABLE.c.id, _TABLE.c.status, _TABLE.c.team_id, _TABLE.c.assignee_id))
 
 
 @dataclass(frozen=True)
@@ -120,11 +128,7 @@ def on_message(openid: str, *, text: str, msg_type: str, now: datetime | None = 
     now = now or utcnow()
     # One statement finds the open conversation and notes the message: most messages go to a
     # conversation a person already holds, and need nothing more than the console's event.
-    found = db.session.execute(
-        update(Conversation).where(Conversation.openid == openid, Conversation.status != RESOLVED)
-        .values(last_inbound_at=now)
-        .returning(Conversation.id, Conversation.status, Conversation.team_id, Conversation.assignee_id)
-        .execution_options(synchronize_session=False)).first()
+    found = db.session.execute(_NOTE_MESSAGE, {"sender": openid, "now": now}).first()
     if found is None:
         return None
     events.publish_after_commit("message", found)
