@@ -23,7 +23,8 @@ SWEEP_JOBS: tuple[CronJob, ...] = (
     ("pay-close-expired", "* * * * *", "payments.jobs.close_expired_orders"),
     ("pay-query-stale", "* * * * *", "payments.jobs.query_stale_orders"),
     ("pay-resume-codepay", "* * * * *", "payments.cashier.resume_codepay_flows"),
-    # Customer service: offers nobody opened go to the next agent.
+    # Customer service: lapsed offers move on and the queue moves; the Redis marks come back;
+    # answers WeChat never answered are marked failed for the agent.
     ("desk-offers", "* * * * *", "service_desk.jobs.sweep_offers"),
     ("desk-marks", "* * * * *", "service_desk.jobs.refresh_marks"),
     ("desk-stalled", "* * * * *", "service_desk.jobs.fail_stalled_messages"),
