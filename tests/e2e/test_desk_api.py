@@ -256,6 +256,14 @@ def test_pictures_go_up_through_media_upload_and_come_down_through_the_server(ap
     thread = lin.get(f"{API}/conversations/{conversation_id}").json()["thread"]
     assert any(i["kind"] == "image" and i["media_id"] == shopper_media for i in thread)
 
+    # A voice message: shown as one, its file fetched the same way.
+    voice = desk["client"].voice(desk["openid"], b"#!AMR\n" + b"\0" * 32)
+    assert voice["delivered"]
+    thread = lin.get(f"{API}/conversations/{conversation_id}").json()["thread"]
+    assert any(i["kind"] == "voice" and i["media_id"] == voice["media_id"] for i in thread)
+    heard = lin.get(f"{API}/media/{voice['media_id']}")
+    assert heard.status_code == 200 and heard.content.startswith(b"#!AMR")
+
 
 def test_side_panel_and_the_audited_phone(app, base_url, emulator, desk):
     lin = sign_in(base_url, "lin")
