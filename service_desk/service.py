@@ -232,6 +232,7 @@ def transfer(conversation_id: int, from_agent_id: int, *, to_agent_id: int | Non
         return conversation
     if db.session.get(Team, to_team_id) is None:
         raise LookupError(f"no team {to_team_id}")
+    from_team = db.session.scalar(select(Conversation.team_id).where(Conversation.id == conversation_id))
     _drop_load(from_agent_id)
     moved = db.session.execute(update(Conversation).where(
         Conversation.id == conversation_id, Conversation.status == ASSIGNED, Conversation.assignee_id == from_agent_id)
@@ -240,7 +241,7 @@ def transfer(conversation_id: int, from_agent_id: int, *, to_agent_id: int | Non
     if not moved:
         _get(conversation_id)
         raise AlreadyTaken("only the agent who owns an open conversation can transfer it")
-    events.publish_after_commit("requeued", _get(conversation_id), from_agent=from_agent_id)
+    events.publish_after_commit("requeued", _get(conversation_id), from_agent=from_agent_id, from_team=from_team)
     offer_next(conversation_id, now)
     return _get(conversation_id)
 

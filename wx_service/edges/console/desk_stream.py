@@ -46,6 +46,8 @@ def visible(event: dict, team_id: int) -> bool:
     team = event.get("team")
     if event.get("kind") == "agent":
         return team == team_id
+    if "from_team" in event and event["from_team"] == team_id:
+        return True  # it left this team (a transfer): its pages drop it
     return team is None or team == team_id
 
 
