@@ -268,8 +268,13 @@ def test_the_window_allows_five_answers_after_a_message_then_says_why_not(app, b
     with pytest.raises(WindowClosed) as refused:
         answer(app, agent, conversation_id, "第 6 条")
     assert "45047" in refused.value.reason
+    assert refused.value.fallback_available
+    with uow(app):  # past the budget's edge the answer goes as the template instead
+        fallback = outbound.answer_as_template(agent_row(agent), conversation_id, "第 6 条").id
     run_jobs()
     assert len(said(emulator, openid, "customer_service")) == 5  # WeChat agrees: all five went out
+    assert message(app, fallback).status == SENT
+    assert [m["content"] for m in said(emulator, openid, "template") if "第 6 条" in m["content"]]
     shopper(base_url, emulator, "text", openid=openid, content="还有一个问题")  # a new message: five more
     with uow(app):
         window = outbound.window_of(conversation_of(app, openid))
