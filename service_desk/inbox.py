@@ -16,8 +16,22 @@ from sqlalchemy.orm import aliased
 
 from members.models import Member, Staff
 from service_desk import access, outbound
-from service_desk.models import (ASSIGNED, BOT_ANSWER, EVENT, NOTE, OFFERED, ONLINE, OPEN_STATES, OUT, QUEUED,
-                                 RESOLVED, Agent, Conversation, Message, Team)
+from service_desk.models import (
+    ASSIGNED,
+    BOT_ANSWER,
+    EVENT,
+    NOTE,
+    OFFERED,
+    ONLINE,
+    OPEN_STATES,
+    OUT,
+    QUEUED,
+    RESOLVED,
+    Agent,
+    Conversation,
+    Message,
+    Team,
+)
 from wx_service.ground.extensions import db
 from wx_service.ground.logs import mask_openid
 from wx_service.ground.models import InboundPush

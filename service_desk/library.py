@@ -153,6 +153,8 @@ def search(agent: Agent, query: str, limit: int = 50) -> list[dict[str, object]]
     query = (query or "").strip()
     if not SEARCH_MIN <= len(query) <= SEARCH_MAX:
         raise BadEntry(f"search for {SEARCH_MIN} to {SEARCH_MAX} characters")
+    if "\x00" in query:
+        raise BadEntry("a search cannot contain a NUL character")
     limit = max(1, min(int(limit), 200))
     pattern = _like(query)
     pushes = db.session.execute(

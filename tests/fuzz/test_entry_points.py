@@ -474,3 +474,20 @@ def test_h5_order_bodies(app):
             harness.check(lambda: client.post("/h5/pay/orders", data=body, headers={
                 "Content-Type": "application/json", "X-CSRF-Token": "fuzz-csrf-token"}))
         run()
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/console/api/desk/conversations/{id}/note", {"body": "a\x00b"}),
+    ("/console/api/desk/faq", {"question": "q\x00", "pattern": "停车", "answer": "B2"}),
+    ("/console/api/desk/canned", {"shortcut": "/x\x00", "body": "hi"}),
+])
+def test_a_nul_in_desk_text_is_refused_by_name_on_every_database(app, desk_console, path, body):
+    """Found by the desk's fuzzing on Postgres: text cannot hold NUL, and it must be a 400 that
+    names the field, not a 500 after the request was accepted (SQLite would have stored it)."""
+    client, csrf, conversation_id = desk_console
+    with Harness(app, "desk:nul") as harness:
+        status = harness.check(lambda: client.post(path.format(id=conversation_id), data=dumps(body),
+                                                   headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"}))
+    assert status == 400
+    searched = client.get("/console/api/desk/search?q=" + quote("停车\x00"))
+    assert searched.status_code == 400 and "NUL" in searched.get_json()["error"]

@@ -32,7 +32,7 @@ from payments.config import PaymentsOff
 from wx_service.edges.bodies import json_body
 from wx_service.ground.extensions import db, settings, wechat_client
 from wx_service.ground.logs import mask_openid
-from wx_service.ground.validation import BadShape, Shape
+from wx_service.ground.validation import BadShape, Shape, StoredText
 from wx_service.ground.wechat_client import WeChatApiError
 
 bp = Blueprint("h5", __name__, url_prefix="/h5", template_folder="templates")
@@ -52,7 +52,7 @@ class H5OrderRequest(Shape):
     """POST /h5/pay/orders: what the OA page sends to pay."""
 
     amount_fen: Annotated[int, Field(ge=1, le=pay_flow.MAX_AMOUNT_FEN)]
-    description: Annotated[str, Field(min_length=1, max_length=127, pattern=r"\S")] = DEFAULT_DESCRIPTION
+    description: Annotated[StoredText, Field(min_length=1, max_length=127, pattern=r"\S")] = DEFAULT_DESCRIPTION
     counter: Annotated[str, Field(pattern=f"^(?:{_COUNTER.pattern})?$")] | None = None  # as the page's link
     source: Annotated[str, Field(pattern=f"^(?:{_SOURCE.pattern})?$")] = ""
 

@@ -10,9 +10,9 @@ the bodies here are a few hundred bytes and the cost is microseconds either way.
 """
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic_core import from_json
 
 T = TypeVar("T", bound=BaseModel)
@@ -22,6 +22,17 @@ class Shape(BaseModel):
     """Base of every body we parse: strict types, unknown keys ignored, immutable once parsed."""
 
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("contains a NUL character, which text cannot hold")
+    return value
+
+
+# A string that will be stored: Postgres text cannot hold NUL (SQLite can, so only Postgres would
+# fail, with a 500, after the request had been accepted).
+StoredText = Annotated[str, AfterValidator(_storable)]
 
 
 class BadShape(ValueError):

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from payments.counter import MAX_AMOUNT_FEN
-from wx_service.ground.validation import Shape
+from wx_service.ground.validation import Shape, StoredText
 
 
 class CodeRequest(Shape):
@@ -19,7 +19,7 @@ class CodeRequest(Shape):
 
 class PayOrderRequest(Shape):
     amount_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN, description="money in fen (1/100 yuan)")]
-    description: Annotated[str, Field(min_length=1, max_length=127, pattern=r"\S",
+    description: Annotated[StoredText, Field(min_length=1, max_length=127, pattern=r"\S",
                                       description="shown in WeChat's bill; not only spaces")]
     source: Annotated[str, Field(max_length=64, description="the online touch that led to the purchase "
                                                             "(a QR scene, an article…)")] = ""

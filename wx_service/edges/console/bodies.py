@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from wx_service.ground.validation import Shape
+from wx_service.ground.validation import Shape, StoredText
 
 Yuan = Annotated[str, Field(max_length=32, description="yuan as typed, e.g. 128.00")]
 Counter = Annotated[str, Field(max_length=64)]
@@ -17,7 +17,7 @@ class NativeOrderRequest(Shape):
     """POST /console/counter/api/orders: a QR code for the shopper to scan."""
 
     amount: Yuan
-    description: Annotated[str, Field(max_length=127)] = ""
+    description: Annotated[StoredText, Field(max_length=127)] = ""
     counter: Counter | None = None
 
 
@@ -27,12 +27,12 @@ class ChargeRequest(Shape):
     amount: Yuan
     auth_code: Annotated[str, Field(max_length=64)]
     counter: Counter | None = None
-    description: Annotated[str, Field(max_length=512)] | None = None  # the service keeps 127
+    description: Annotated[StoredText, Field(max_length=512)] | None = None  # the service keeps 127
 
 
 # The desk (/console/api/desk/...). Text limits here only bound what is parsed; the desk's own
 # limits (DESK_MAX_MESSAGE, the FAQ's) decide and say why, with nothing stored.
-LongText = Annotated[str, Field(max_length=20_000)]
+LongText = Annotated[StoredText, Field(max_length=20_000)]
 ClientKey = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -61,8 +61,8 @@ class DeskStatus(Shape):
 
 class DeskFaq(Shape):
     id: int | None = None
-    question: Annotated[str, Field(max_length=1000)]
-    pattern: Annotated[str, Field(max_length=2000)]
+    question: Annotated[StoredText, Field(max_length=1000)]
+    pattern: Annotated[StoredText, Field(max_length=2000)]
     is_regex: bool = False
     answer: LongText
     priority: int = 0
@@ -71,6 +71,6 @@ class DeskFaq(Shape):
 
 class DeskCanned(Shape):
     id: int | None = None
-    shortcut: Annotated[str, Field(max_length=200)]
+    shortcut: Annotated[StoredText, Field(max_length=200)]
     body: LongText
     shared: bool = False
