@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Where our code lives, below the repository root; everything else imported is a library.
-PACKAGES = ("config", "wx_service", "handlers", "members", "payments", "marketing", "service_desk", "wsgi")
+PACKAGES = ("config", "wx_service", "handlers", "members", "payments", "marketing", "service_desk", "reservations",
+            "wsgi")
 
 EVERYTHING = frozenset({"config", "wx_service.ground", "members", "marketing", "payments", "service_desk",
-                        "handlers", "wx_service.edges", "wx_service.app"})
+                        "reservations", "handlers", "wx_service.edges", "wx_service.app"})
 
 # layer -> the layers it may import (its own always). A module's layer is its longest prefix here.
 RULES: Mapping[str, frozenset[str]] = {
@@ -30,8 +31,11 @@ RULES: Mapping[str, frozenset[str]] = {
     # One-key customer service: conversations stand on members (who the shopper is); the side
     # panel reads payments (the shopper's orders and refunds), which never reads the desk.
     "service_desk": frozenset({"config", "wx_service.ground", "members", "payments"}),
+    # Reservations stand on members (who holds, who booked); payments will link to them, not back.
+    "reservations": frozenset({"config", "wx_service.ground", "members"}),
     # Push adapters: one WeChat push in, one domain call, one reply out.
-    "handlers": frozenset({"config", "wx_service.ground", "members", "marketing", "payments", "service_desk"}),
+    "handlers": frozenset({"config", "wx_service.ground", "members", "marketing", "payments", "service_desk",
+                           "reservations"}),
     "wx_service.edges": EVERYTHING - {"wx_service.app"},
     "wx_service.app": EVERYTHING,
     "wsgi": frozenset({"wx_service.app"}),

@@ -74,6 +74,7 @@ def all_metadata():
     import marketing.models  # noqa: F401
     import members.models  # noqa: F401
     import payments.models  # noqa: F401
+    import reservations.models  # noqa: F401
     import service_desk.models  # noqa: F401
     import wx_service.ground.models  # noqa: F401
 

@@ -1,0 +1,18 @@
+"""What reservations refuse, each with a message a shopper or the counter can read as it is."""
+from __future__ import annotations
+
+
+class ReservationError(Exception):
+    """Base of the refusals."""
+
+
+class SoldOut(ReservationError):
+    """Nothing of this variant is left to hold, or the slot is full."""
+
+
+class NotAllowed(ReservationError):
+    """The move is not in the table of allowed moves from the current status."""
+
+
+class UnknownReservation(ReservationError):
+    """No such hold, booking, variant or resource (or not the shopper's: answered alike)."""
