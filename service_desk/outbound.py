@@ -1,6 +1,6 @@
 """What the store says in a conversation: agents' answers (customer-service messages inside
 WeChat's window, a template message outside it), private notes, the rating menu on resolve, and
-the delivery jobs that carry them to WeChat. Flushes, never commits.
+what the delivery job (jobs.deliver) carries to WeChat. Flushes, never commits.
 
 Nothing an agent typed is lost: an answer is a row before it is a job, the job records WeChat's
 verdict on that row (sent, or failed with WeChat's errcode and errmsg), and a failed answer can be
@@ -19,10 +19,8 @@ from service_desk import access, events, service, windows
 from service_desk.exceptions import BadMessage, NotYours, WindowClosed
 from service_desk.models import ASSIGNED, BOT_ANSWER, EVENT, FAILED, NOTE, OUT, PENDING, SENDING, SENT, Agent, Conversation, Message
 from wx_service.ground.db import utcnow
-from wx_service.ground.extensions import db, enqueue_after_commit, services, wechat_client
+from wx_service.ground.extensions import db, enqueue_after_commit, services
 from wx_service.ground.models import InboundPush
-from wx_service.ground.mp_client import mp_wechat_client
-from wx_service.ground.wechat_client import WeChatApiError
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +115,7 @@ def answer(agent: Agent, conversation_id: int, body: str, client_key: str | None
             conversation.first_response_at = now
         conversation.read_at = now
         db.session.flush()
-        enqueue_after_commit("service_desk.outbound.deliver", message_id=message.id)
+        enqueue_after_commit("service_desk.jobs.deliver", message_id=message.id)
         events.publish_after_commit("answer", conversation, message=message.id)
     return message
 
@@ -139,7 +137,7 @@ def answer_as_template(agent: Agent, conversation_id: int, body: str, client_key
     if conversation.first_response_at is None:
         conversation.first_response_at = now
     db.session.flush()
-    enqueue_after_commit("service_desk.outbound.deliver", message_id=message.id)
+    enqueue_after_commit("service_desk.jobs.deliver", message_id=message.id)
     events.publish_after_commit("answer", conversation, message=message.id)
     return message
 
@@ -158,7 +156,7 @@ def retry(agent: Agent, message_id: int, now: datetime | None = None) -> Message
             raise WindowClosed(window.reason, fallback_available())
     db.session.execute(update(Message).where(Message.id == message.id, Message.status == FAILED)
                        .values(status=PENDING, wechat_errcode=None, wechat_errmsg=""))
-    enqueue_after_commit("service_desk.outbound.deliver", message_id=message.id)
+    enqueue_after_commit("service_desk.jobs.deliver", message_id=message.id)
     events.publish_after_commit("answer", conversation, message=message.id)
     return db.session.get(Message, message.id, populate_existing=True)
 
@@ -189,7 +187,7 @@ def greet(conversation: Conversation, text: str) -> Message:
                       created_at=utcnow())
     db.session.add(message)
     db.session.flush()
-    enqueue_after_commit("service_desk.outbound.deliver", message_id=message.id)
+    enqueue_after_commit("service_desk.jobs.deliver", message_id=message.id)
     return message
 
 
@@ -203,52 +201,9 @@ def resolve(agent: Agent, conversation_id: int, now: datetime | None = None) -> 
                        body="请为本次服务评分", status=PENDING, created_at=now or utcnow())
         db.session.add(menu)
         db.session.flush()
-        enqueue_after_commit("service_desk.outbound.deliver", message_id=menu.id)
+        enqueue_after_commit("service_desk.jobs.deliver", message_id=menu.id)
     else:
         log_event(conversation, "rating not sent: WeChat's window is shut")
     db.session.flush()
     service.offer_waiting(now)  # the agent has room again: the queue moves
     return conversation
-
-
-def _payload(message: Message, conversation: Conversation) -> tuple[str, dict]:
-    """(API path, body) of the WeChat call that carries `message`."""
-    openid = conversation.openid
-    if message.kind == "template":
-        s = services().settings
-        return "message/template/send", {
-            "touser": openid, "template_id": s.DESK_FALLBACK_TEMPLATE_ID, "client_msg_id": f"desk-{message.id}",
-            "data": {"first": {"value": "客服回复了您的咨询"}, "keyword1": {"value": "在线客服"},
-                     "keyword2": {"value": message.body[:200]}, "remark": {"value": "如需继续咨询，请直接回复本公众号。"}}}
-    if message.kind == "msgmenu":
-        return "message/custom/send", {"touser": openid, "msgtype": "msgmenu", "msgmenu": {
-            "head_content": message.body,
-            "list": [{"id": f"csat:{conversation.id}:{score}", "content": label} for score, label in CSAT_OPTIONS],
-            "tail_content": "感谢您的反馈"}}
-    if message.kind == "image":
-        return "message/custom/send", {"touser": openid, "msgtype": "image", "image": {"media_id": message.media_id}}
-    return "message/custom/send", {"touser": openid, "msgtype": "text", "text": {"content": message.body}}
-
-
-def deliver(message_id: int) -> None:
-    """Job: send one message and record WeChat's verdict on it. A transient error (WeChat busy, the
-    network) raises and the queue retries; a refusal (45015, 45047, a bad media id...) is recorded
-    on the message, with WeChat's words, for the agent to see and retry."""
-    message = db.session.get(Message, message_id)
-    if message is None or message.status not in (PENDING, SENDING):
-        return  # sent already (a duplicate job), or withdrawn
-    conversation = db.session.get(Conversation, message.conversation_id)
-    path, body = _payload(message, conversation)
-    client = mp_wechat_client() if conversation.channel == "mp" and message.kind != "template" else wechat_client()
-    message.attempts += 1
-    try:
-        client.post(path, data=body)
-    except WeChatApiError as exc:
-        if exc.transient:
-            raise
-        message.status, message.wechat_errcode, message.wechat_errmsg = FAILED, exc.errcode, exc.errmsg[:256]
-        log.info("desk message refused by WeChat", extra={"message": message.id, "errcode": exc.errcode})
-    else:
-        message.status, message.sent_at = SENT, utcnow()
-    db.session.flush()
-    events.publish_after_commit("delivery", conversation, message=message.id, status=message.status)
