@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import requests
 
 from members import staff as staff_service
-from service_desk.models import Agent, Conversation, Team
+from service_desk.models import Conversation
+from tests.integration import test_service_desk as service_desk_helpers
 from tests.integration.members_helpers import make_staff, uow
 from wx_service.edges.emulator.shopper import ShopperClient
 
@@ -16,22 +17,13 @@ PASSWORD = "desk-pass-1234"
 
 
 def make_team(app, code: str = "service", name: str = "顾客服务台") -> int:
-    with uow(app) as session:
-        team = Team(code=code, name=name)
-        session.add(team)
-        session.flush()
-        return team.id
+    return service_desk_helpers.make_team(app, code, name)
 
 
 def make_agent(app, team_id: int, username: str, *, status: str = "online", max_open: int = 5) -> int:
     """A staff member with a password and an agent row; returns the agent id."""
-    staff_id = make_staff(app, username)
-    with uow(app) as session:
-        staff_service.set_password(username, PASSWORD)
-        agent = Agent(staff_id=staff_id, team_id=team_id, status=status, max_open=max_open, open_load=0)
-        session.add(agent)
-        session.flush()
-        return agent.id
+    return service_desk_helpers.make_agent(app, team_id, username, status=status, max_open=max_open,
+                                           password=PASSWORD)
 
 
 def make_plain_staff(app, username: str) -> None:

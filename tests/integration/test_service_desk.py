@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from members import staff as staff_service
 from service_desk import service
 from service_desk.exceptions import AlreadyTaken, AtCapacity
 from service_desk.models import ASSIGNED, OFFERED, QUEUED, RESOLVED, Agent, Conversation, Team
@@ -18,17 +19,21 @@ from tests.integration.members_helpers import make_staff, uow
 from wx_service.ground.db import utcnow
 
 
-def make_team(app, code: str = "1F-cosmetics") -> int:
+def make_team(app, code: str = "1F-cosmetics", name: str | None = None) -> int:
     with uow(app) as session:
-        team = Team(code=code, name=code)
+        team = Team(code=code, name=name or code)
         session.add(team)
         session.flush()
         return team.id
 
 
-def make_agent(app, team_id: int, name: str, *, status: str = "online", max_open: int = 5) -> int:
+def make_agent(app, team_id: int, name: str, *, status: str = "online", max_open: int = 5,
+               password: str | None = None) -> int:
+    """A staff member with an agent row (and a console password when given); the agent id."""
     staff_id = make_staff(app, name)
     with uow(app) as session:
+        if password:
+            staff_service.set_password(name, password)
         agent = Agent(staff_id=staff_id, team_id=team_id, status=status, max_open=max_open, open_load=0)
         session.add(agent)
         session.flush()
