@@ -188,3 +188,36 @@ def test_a_shut_window_says_why_and_a_refused_answer_shows_wechats_words_and_ret
     assert "unfollowed" in a.find_element(By.ID, "reply-closed").text
     assert not a.find_element(By.ID, "send").is_enabled()
     assert a.find_element(By.ID, "send-template").is_displayed()  # the configured template is offered instead
+
+
+def test_staff_edit_the_faq_and_canned_replies_in_their_pages(browsers, app, base_url):
+    a, _ = browsers
+    make_agent(app, make_team(app), "ana")
+    open_desk(a, base_url, "ana")
+
+    a.get(f"{base_url}/console/desk/faq")
+    add = a.find_element(By.ID, "faq-add").find_element(By.XPATH, "./ancestor::tr")
+    add.find_element(By.CSS_SELECTOR, ".f-question").send_keys("停车怎么收费")
+    add.find_element(By.CSS_SELECTOR, ".f-pattern").send_keys("停车(")
+    add.find_element(By.CSS_SELECTOR, ".f-regex").click()
+    add.find_element(By.CSS_SELECTOR, ".f-answer").send_keys("B2 停车场")
+    a.find_element(By.ID, "faq-add").click()
+    wait(a).until(lambda d: "regular expression" in d.find_element(By.ID, "error").text)  # the server's words
+    add.find_element(By.CSS_SELECTOR, ".f-regex").click()  # plain keywords instead
+    add.find_element(By.CSS_SELECTOR, ".f-pattern").clear()
+    add.find_element(By.CSS_SELECTOR, ".f-pattern").send_keys("停车|车位")
+    a.find_element(By.ID, "faq-add").click()
+    saved = ".faq-row:not(#faq-new)"
+    wait(a).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, saved)) == 1)  # reloaded with what was kept
+    assert a.find_element(By.CSS_SELECTOR, f"{saved} .f-pattern").get_attribute("value") == "停车|车位"
+
+    a.get(f"{base_url}/console/desk/canned")
+    add = a.find_element(By.ID, "canned-add").find_element(By.XPATH, "./ancestor::tr")
+    add.find_element(By.CSS_SELECTOR, ".c-shortcut").send_keys("/hi")
+    add.find_element(By.CSS_SELECTOR, ".c-body").send_keys("您好，很高兴为您服务")
+    a.find_element(By.ID, "canned-add").click()
+    saved = ".canned-row:not(#canned-new)"
+    wait(a).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, saved)) == 1)
+    assert a.find_element(By.CSS_SELECTOR, f"{saved} .c-shortcut").get_attribute("value") == "/hi"
+    a.find_element(By.CSS_SELECTOR, f"{saved} .c-delete").click()
+    wait(a).until(lambda d: not d.find_elements(By.CSS_SELECTOR, saved))
