@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from sqlalchemy import Row, select
 
@@ -26,50 +27,41 @@ def channel() -> str:
     return redis_keys.desk_events(services().settings.WECHAT_APPID, db_number)
 
 
-def publish_after_commit(kind: str, conversation: Conversation | Row, **data: object) -> None:
-    """Tell every console about a change to `conversation` (the row, or a statement's returned id,
-    status, team_id and assignee_id), once the transaction has committed."""
-    event = {"kind": kind, "conversation": conversation.id, "team": conversation.team_id,
-             "status": conversation.status, "assignee": conversation.assignee_id, **data}
+def _after_commit(label: str, action: Callable[[], object]) -> None:
+    action.label = label  # type: ignore[attr-defined]  # named in the log if it fails
+    db.after_commit(action)
 
+
+def _publish_after_commit(event: dict[str, object]) -> None:
     def publish() -> None:
         event["at"] = time.time()
         redis().publish(channel(), json.dumps(event, separators=(",", ":")))
 
-    publish.label = f"desk event {kind}"  # type: ignore[attr-defined]
-    db.after_commit(publish)
+    _after_commit(f"desk event {event['kind']}", publish)
+
+
+def publish_after_commit(kind: str, conversation: Conversation | Row, **data: object) -> None:
+    """Tell every console about a change to `conversation` (the row, or a statement's returned id,
+    status, team_id and assignee_id), once the transaction has committed."""
+    _publish_after_commit({"kind": kind, "conversation": conversation.id, "team": conversation.team_id,
+                           "status": conversation.status, "assignee": conversation.assignee_id, **data})
 
 
 def publish_agent_after_commit(agent: Agent) -> None:
     """An agent went online or away: consoles refresh who is on duty."""
-    event = {"kind": "agent", "agent": agent.id, "team": agent.team_id, "status": agent.status}
-
-    def publish() -> None:
-        event["at"] = time.time()
-        redis().publish(channel(), json.dumps(event, separators=(",", ":")))
-
-    publish.label = "desk event agent"  # type: ignore[attr-defined]
-    db.after_commit(publish)
+    _publish_after_commit({"kind": "agent", "agent": agent.id, "team": agent.team_id, "status": agent.status})
 
 
 def mark_open_after_commit(openid: str, conversation_id: int) -> None:
     key = redis_keys.desk_open(services().settings.WECHAT_APPID, openid)
 
-    def mark() -> None:
-        redis().set(key.name, conversation_id, ex=key.ttl)
-
-    mark.label = "desk mark open"  # type: ignore[attr-defined]
-    db.after_commit(mark)
+    _after_commit("desk mark open", lambda: redis().set(key.name, conversation_id, ex=key.ttl))
 
 
 def unmark_after_commit(openid: str) -> None:
     key = redis_keys.desk_open(services().settings.WECHAT_APPID, openid)
 
-    def unmark() -> None:
-        redis().delete(key.name)
-
-    unmark.label = "desk unmark"  # type: ignore[attr-defined]
-    db.after_commit(unmark)
+    _after_commit("desk unmark", lambda: redis().delete(key.name))
 
 
 def refresh_marks() -> int:
