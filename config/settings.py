@@ -97,6 +97,28 @@ class Settings:
     DESK_FALLBACK_TEMPLATE_ID: str = ""
     # Longest answer an agent may send, in characters (WeChat's text messages take about 2,000).
     DESK_MAX_MESSAGE: int = 2000
+    # Reservations. Open bookings (booked or awaiting confirmation) one shopper may have at once.
+    RESERVATION_MAX_OPEN: int = 3
+    # No cancel or reschedule by the shopper within this many minutes of the start (the counter can).
+    RESERVATION_CUTOFF_MINUTES: int = 120
+    # Not checked in by start + this many minutes: a no-show.
+    RESERVATION_NOSHOW_GRACE_MINUTES: int = 15
+    # After this many no-shows in RESERVATION_NOSHOW_DAYS, a booking waits for the counter to confirm it.
+    RESERVATION_NOSHOW_LIMIT: int = 2
+    RESERVATION_NOSHOW_DAYS: int = 90
+    # Minutes a waitlist offer is held for the shopper before it passes to the next one.
+    RESERVATION_OFFER_MINUTES: int = 15
+    # Reminders, in minutes before the start (24 h and 2 h); one of each kind per booking.
+    RESERVATION_REMINDERS: tuple[int, ...] = (1440, 120)
+    # Holds end this many minutes after the chosen visit day's store midnight (1440: end of that day).
+    RESERVATION_HOLD_MINUTES: int = 1440
+    # Confirm new goods holds at once (no staff step).
+    RESERVATION_AUTO_CONFIRM_HOLDS: bool = False
+    # The mini-program's subscribe-message template for reservations (thing1 = what, time2 = when,
+    # thing3 = where, thing4 = the note), and the OA template used where no consent remains
+    # (first, keyword1 = what, keyword2 = when, keyword3 = where, remark). Empty: that channel is off.
+    RESERVATION_SUBSCRIBE_TEMPLATE_ID: str = ""
+    RESERVATION_TEMPLATE_ID: str = ""
     # Seconds the emulator waits for the webhook before retrying a push (WeChat: 5).
     EMULATOR_PUSH_TIMEOUT: float = 5.0
     # Back-off (seconds) between retries of jobs that failed on a transient WeChat error.
@@ -225,6 +247,14 @@ class Settings:
             found.append("DESK_HOURS must be HH:MM-HH:MM in store time, e.g. 10:00-22:00")
         if self.DESK_OFFER_SECONDS < 5:
             found.append("DESK_OFFER_SECONDS must be at least 5")
+        if self.RESERVATION_MAX_OPEN < 1:
+            found.append("RESERVATION_MAX_OPEN must be at least 1")
+        if self.RESERVATION_OFFER_MINUTES < 1:
+            found.append("RESERVATION_OFFER_MINUTES must be at least 1")
+        if any(m <= 0 for m in self.RESERVATION_REMINDERS):
+            found.append("RESERVATION_REMINDERS are minutes before the start, each above 0 (e.g. 1440,120)")
+        if not 1 <= self.RESERVATION_HOLD_MINUTES <= 7 * 1440:
+            found.append("RESERVATION_HOLD_MINUTES must be 1 to 10080")
         found.extend(self.payment_problems())
         return found
 
@@ -253,8 +283,10 @@ class DevelopmentSettings(Settings):
     SECRET_KEY: str = DEMO_SECRET_KEY
     WECHAT_EMULATOR: bool = True
     LOG_FORMAT: str = "text"
-    # The emulator knows this template as if it had been added in the MP console.
+    # The emulator knows these templates as if they had been added in the MP console.
     DESK_FALLBACK_TEMPLATE_ID: str = "DEMO_desk_answer_template"
+    RESERVATION_SUBSCRIBE_TEMPLATE_ID: str = "DEMO_reservation_subscribe"
+    RESERVATION_TEMPLATE_ID: str = "DEMO_reservation_template"
 
 
 @dataclass(frozen=True)

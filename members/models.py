@@ -216,3 +216,34 @@ class CardDefinition(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | rejected
     refuse_reason: Mapped[str] = mapped_column(String(256), default="")
     pushed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StaffRole(Base):
+    """A role a staff member holds: `admin` (everything) or `counter` (one counter's reservations,
+    named by `counter_code`). A staff member with no role keeps what every signed-in staff member
+    could do before roles existed (the desk, the till); the reservation pages need one of these."""
+
+    __tablename__ = "staff_roles"
+    __table_args__ = (UniqueConstraint("staff_id", "role", "counter_code", name="uq_staff_roles_grant"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    counter_code: Mapped[str] = mapped_column(String(32), default="")
+
+
+class SubscribeGrant(Base):
+    """One "accept" a shopper gave in the mini-program's subscribe-message popup for a template:
+    WeChat allows exactly one message per accept (reference §7.7). Spent by a guarded UPDATE that
+    stamps `spent_at` and what it was spent on, so each grant carries one message at most."""
+
+    __tablename__ = "subscribe_grants"
+    __table_args__ = (Index("ix_subscribe_grants_unspent", "openid", "template_id", "spent_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64))
+    template_id: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32), default="mp")  # where the popup was shown
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    spent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    spent_for: Mapped[str] = mapped_column(String(64), default="")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from members.models import Staff
+from members.models import Staff, StaffRole
 from wx_service.ground.extensions import db
 
 MIN_PASSWORD_LENGTH = 8
@@ -37,3 +37,34 @@ def authenticate(username: str, password: str) -> Staff | None:
     if not check_password_hash(staff.password_hash, password) or not staff.active:
         return None
     return staff
+
+
+ADMIN, COUNTER = "admin", "counter"
+ROLES = (ADMIN, COUNTER)
+
+
+def grant_role(username: str, role: str, counter_code: str = "") -> StaffRole:
+    """Give a staff member a role (`counter` needs the counter's code). Idempotent. Flushes."""
+    if role not in ROLES:
+        raise ValueError(f"role is one of {', '.join(ROLES)}")
+    if (role == COUNTER) != bool(counter_code):
+        raise ValueError("the counter role names one counter; admin names none")
+    staff = get_staff(username)
+    if staff is None:
+        raise LookupError(f"no staff member {username!r}")
+    found = db.session.scalar(select(StaffRole).where(StaffRole.staff_id == staff.id, StaffRole.role == role,
+                                                      StaffRole.counter_code == counter_code))
+    if found is None:
+        found = StaffRole(staff_id=staff.id, role=role, counter_code=counter_code)
+        db.session.add(found)
+        db.session.flush()
+    return found
+
+
+def counters_of(staff_id: int) -> frozenset[str] | None:
+    """The counters whose reservations this staff member may see and change: None means every
+    counter (an admin); an empty set means none."""
+    rows = db.session.execute(select(StaffRole.role, StaffRole.counter_code).where(StaffRole.staff_id == staff_id)).all()
+    if any(role == ADMIN for role, _code in rows):
+        return None
+    return frozenset(code for role, code in rows if role == COUNTER)

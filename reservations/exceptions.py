@@ -16,3 +16,16 @@ class NotAllowed(ReservationError):
 
 class UnknownReservation(ReservationError):
     """No such hold, booking, variant or resource (or not the shopper's: answered alike)."""
+
+
+class BadTime(ReservationError):
+    """A start time the service does not offer: past, inside the lead time, beyond the horizon,
+    outside the counter's hours, not on the service's grid, or without a zone offset."""
+
+
+class LimitReached(ReservationError):
+    """The shopper already has as many open bookings as the store allows."""
+
+
+class TooLate(ReservationError):
+    """Inside the cut-off before the start: the shopper can no longer cancel or move it."""

@@ -8,16 +8,23 @@ holding state gives the unit back in the same transaction.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from reservations.exceptions import NotAllowed, SoldOut, UnknownReservation
+from reservations import capacity, notices, slots
+from reservations.exceptions import BadTime, NotAllowed, SoldOut, UnknownReservation
 from reservations.models import GoodsHold, HoldableVariant
-from reservations.states import EXPIRED, HELD, HOLD_MOVES, HOLDING, allowed
+from reservations.states import CONFIRMED, EXPIRED, HELD, HOLD_MOVES, HOLDING, VISITED, allowed
 from wx_service.ground.db import utcnow
-from wx_service.ground.extensions import db
+from wx_service.ground.extensions import db, services
+
+MAX_DAYS_AHEAD = 14
+
+
+def subject(hold_id: int) -> str:
+    return f"hold:{hold_id}"
 
 
 def _by_key(openid: str, idempotency_key: str) -> GoodsHold | None:
@@ -25,7 +32,20 @@ def _by_key(openid: str, idempotency_key: str) -> GoodsHold | None:
                                                      GoodsHold.idempotency_key == idempotency_key))
 
 
-def hold(variant_id: int, openid: str, idempotency_key: str, visit_day: date, expires_at: datetime, *,
+def default_expiry(visit_day: date) -> datetime:
+    """RESERVATION_HOLD_MINUTES after the visit day's store midnight (default: the day's end)."""
+    return slots.store_midnight(visit_day) + timedelta(minutes=services().settings.RESERVATION_HOLD_MINUTES)
+
+
+def check_visit_day(visit_day: date, now: datetime) -> None:
+    today = slots.store_day(now)
+    if visit_day < today:
+        raise BadTime(f"{visit_day.isoformat()} has passed")
+    if visit_day > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise BadTime(f"goods can be held at most {MAX_DAYS_AHEAD} days ahead")
+
+
+def hold(variant_id: int, openid: str, idempotency_key: str, visit_day: date, expires_at: datetime | None = None, *,
          member_id: int | None = None, now: datetime | None = None) -> GoodsHold:
     """Hold one unit of the variant for the shopper's visit. SoldOut when none is left; the same
     key again returns the first hold (and takes nothing more)."""
@@ -33,8 +53,11 @@ def hold(variant_id: int, openid: str, idempotency_key: str, visit_day: date, ex
     if found is not None:
         return found
     now = now or utcnow()
+    check_visit_day(visit_day, now)
+    expires_at = expires_at or default_expiry(visit_day)
     if expires_at <= now:
         raise NotAllowed("a hold must end after now")
+    status = CONFIRMED if services().settings.RESERVATION_AUTO_CONFIRM_HOLDS else HELD
     try:
         with db.session.begin_nested():
             took = db.session.execute(update(HoldableVariant).where(
@@ -45,7 +68,8 @@ def hold(variant_id: int, openid: str, idempotency_key: str, visit_day: date, ex
                     raise UnknownReservation(f"no holdable item {variant_id}")
                 raise SoldOut("every unit of this item is held; try another size or colour, or another day")
             new = GoodsHold(variant_id=variant_id, openid=openid, member_id=member_id, idempotency_key=idempotency_key,
-                            visit_day=visit_day, status=HELD, expires_at=expires_at, created_at=now, changed_at=now)
+                            visit_day=visit_day, status=status, expires_at=expires_at, created_at=now, changed_at=now,
+                            visit_code=capacity.visit_code("H"))
             db.session.add(new)
             db.session.flush()
     except IntegrityError:  # the same tap, retried at the same moment: its twin won (and took the unit)
@@ -53,27 +77,53 @@ def hold(variant_id: int, openid: str, idempotency_key: str, visit_day: date, ex
         if found is None:
             raise
         return found
+    notices.queue(subject(new.id), "held" if status == HELD else "confirmed", openid, now=now)
     return new
 
 
-def move(hold_id: int, target: str, *, openid: str | None = None, now: datetime | None = None) -> GoodsHold:
-    """Move the hold to `target` if the table allows it from where it is now (and, with `openid`,
-    only the shopper's own hold). Leaving a holding state gives the unit back."""
+def own(hold_id: int, openid: str | None = None, counters: frozenset[str] | None = None) -> GoodsHold:
+    """The hold, if it is the shopper's (`openid`) or at one of the staff member's counters."""
     current = db.session.get(GoodsHold, hold_id, populate_existing=True)
     if current is None or (openid is not None and current.openid != openid):
         raise UnknownReservation(f"no hold {hold_id}")
+    if counters is not None and db.session.get(HoldableVariant, current.variant_id).counter_code not in counters:
+        raise UnknownReservation(f"no hold {hold_id} at your counters")
+    return current
+
+
+def move(hold_id: int, target: str, *, openid: str | None = None, counters: frozenset[str] | None = None,
+         now: datetime | None = None, notify: bool = True) -> GoodsHold:
+    """Move the hold to `target` if the table allows it from where it is now (with `openid`, only
+    the shopper's own hold; with `counters`, only one at those counters). Leaving a holding state
+    gives the unit back."""
+    now = now or utcnow()
+    current = own(hold_id, openid, counters)
     source = current.status
+    if source == target == VISITED:
+        return current  # the same code scanned twice
     if not allowed(HOLD_MOVES, source, target):
         raise NotAllowed(f"a {source} hold cannot become {target}")
+    extra = {"visited_at": now} if target == VISITED else {}
     moved = db.session.execute(update(GoodsHold).where(GoodsHold.id == hold_id, GoodsHold.status == source)
-                               .values(status=target, changed_at=now or utcnow())).rowcount
+                               .values(status=target, changed_at=now, **extra)).rowcount
     if not moved:
         raise NotAllowed(f"hold {hold_id} changed meanwhile; look again")
     if source in HOLDING and target not in HOLDING:
         db.session.execute(update(HoldableVariant).where(HoldableVariant.id == current.variant_id,
                                                          HoldableVariant.held > 0)
                            .values(held=HoldableVariant.held - 1))
-    return db.session.get(GoodsHold, hold_id, populate_existing=True)
+    if notify and (target == CONFIRMED or (target == "cancelled" and openid is None)):
+        notices.queue(subject(hold_id), target, current.openid, now=now)
+    return own(hold_id)
+
+
+def visit(hold_id: int, *, counters: frozenset[str] | None = None, now: datetime | None = None) -> GoodsHold:
+    """The shopper came to try it on: a held hold is confirmed on the spot and marked visited."""
+    now = now or utcnow()
+    current = own(hold_id, None, counters)
+    if current.status == HELD:
+        move(hold_id, CONFIRMED, counters=counters, now=now, notify=False)
+    return move(hold_id, VISITED, counters=counters, now=now)
 
 
 def expire_due(now: datetime | None = None) -> int:
@@ -81,7 +131,7 @@ def expire_due(now: datetime | None = None) -> int:
     hold changed meanwhile (visited, cancelled) is skipped. Returns how many expired."""
     now = now or utcnow()
     due = db.session.scalars(select(GoodsHold.id).where(GoodsHold.status.in_(HOLDING), GoodsHold.expires_at <= now)
-                             .order_by(GoodsHold.id)).all()
+                             .order_by(GoodsHold.id).limit(1000)).all()
     expired = 0
     for hold_id in due:
         try:
@@ -91,3 +141,11 @@ def expire_due(now: datetime | None = None) -> int:
         except NotAllowed:
             continue
     return expired
+
+
+def by_visit_code(code: str) -> GoodsHold | None:
+    return db.session.scalar(select(GoodsHold).where(GoodsHold.visit_code == code.strip().upper()))
+
+
+def link_payment(hold_id: int, out_trade_no: str) -> None:
+    db.session.execute(update(GoodsHold).where(GoodsHold.id == hold_id).values(out_trade_no=out_trade_no))

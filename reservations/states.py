@@ -12,13 +12,24 @@ HOLD_MOVES: frozenset[tuple[str, str]] = frozenset({
 # A hold in these states keeps a unit of its variant; leaving them gives it back.
 HOLDING = (HELD, CONFIRMED)
 
-# Service bookings.
-BOOKED, CHECKED_IN, NO_SHOW, RESCHEDULED = "booked", "checked_in", "no_show", "rescheduled"
+# Service bookings. A shopper with too many recent no-shows books into `requested`: the unit is
+# taken, and the counter confirms (booked) or declines (cancelled).
+REQUESTED, BOOKED, CHECKED_IN, NO_SHOW, RESCHEDULED = "requested", "booked", "checked_in", "no_show", "rescheduled"
 BOOKING_MOVES: frozenset[tuple[str, str]] = frozenset({
+    (REQUESTED, BOOKED), (REQUESTED, CANCELLED), (REQUESTED, RESCHEDULED),
     (BOOKED, CHECKED_IN), (BOOKED, CANCELLED), (BOOKED, NO_SHOW), (BOOKED, RESCHEDULED),
 })
 # A booking in these states keeps its unit of the resource's capacity.
-OCCUPYING = (BOOKED, CHECKED_IN)
+OCCUPYING = (REQUESTED, BOOKED, CHECKED_IN)
+# ...and in these it counts towards the shopper's limit of open bookings.
+OPEN = (REQUESTED, BOOKED)
+
+# Waitlist entries: waiting -> offered (a released unit is kept for them) -> booked, or the offer
+# lapses and passes on; a shopper may leave while waiting or offered.
+WAITING, OFFERED, TAKEN, LAPSED, LEFT = "waiting", "offered", "booked", "lapsed", "left"
+WAITLIST_MOVES: frozenset[tuple[str, str]] = frozenset({
+    (WAITING, OFFERED), (WAITING, LEFT), (OFFERED, TAKEN), (OFFERED, LAPSED), (OFFERED, LEFT),
+})
 
 
 def allowed(moves: frozenset[tuple[str, str]], current: str, target: str) -> bool:

@@ -5,50 +5,23 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from reservations import bookings, holds
-from reservations.exceptions import NotAllowed, SoldOut, UnknownReservation
-from reservations.models import Booking, GoodsHold, HoldableVariant, Resource, Service, SlotUsage
+from reservations import bookings, holds, slots
+from reservations.exceptions import BadTime, NotAllowed, SoldOut, UnknownReservation
+from reservations.models import Booking, GoodsHold
 from reservations.states import BOOKED, CANCELLED, CONFIRMED, EXPIRED, HELD, RESCHEDULED, VISITED
 from tests.conftest import requires_postgres
-from tests.integration.members_helpers import uow
+
+from tests.integration.reservation_helpers import held, on_grid, uow, used, variant
+from tests.integration.reservation_helpers import service as make_service
 from wx_service.ground.db import utcnow
 
-VISIT = date(2026, 12, 20)
-
-
-def variant(app, holdable: int) -> int:
-    with uow(app) as session:
-        item = HoldableVariant(counter_code="LANCOME", brand="兰蔻", product="小黑瓶 50ml", variant="50ml",
-                               holdable=holdable, held=0)
-        session.add(item)
-        session.flush()
-        return item.id
-
-
-def slot(app, capacity: int) -> tuple[int, int]:
-    with uow(app) as session:
-        service = Service(code="facial", name="肌肤测试", counter_code="LANCOME", duration_minutes=30, buffer_minutes=10)
-        session.add(service)
-        session.flush()
-        resource = Resource(service_id=service.id, name="1号美容台", kind="station", capacity=capacity)
-        session.add(resource)
-        session.flush()
-        return service.id, resource.id
-
-
-def held(app, variant_id: int) -> int:
-    with uow(app) as session:
-        return session.get(HoldableVariant, variant_id).held
-
-
-def used(app, resource_id: int) -> int:
-    with uow(app) as session:
-        return sum(session.scalars(select(SlotUsage.used).where(SlotUsage.resource_id == resource_id)))
+def visit_day():
+    return slots.store_day(utcnow()) + timedelta(days=2)
 
 
 def later(hours: float = 24):
@@ -58,11 +31,11 @@ def later(hours: float = 24):
 def test_a_hold_takes_a_unit_and_every_way_out_gives_it_back(app):
     item = variant(app, holdable=2)
     with uow(app):
-        first = holds.hold(item, "oA", "k-1", VISIT, later()).id
-        second = holds.hold(item, "oB", "k-2", VISIT, later()).id
+        first = holds.hold(item, "oA", "k-1", visit_day(), later()).id
+        second = holds.hold(item, "oB", "k-2", visit_day(), later()).id
     assert held(app, item) == 2
     with uow(app), pytest.raises(SoldOut):
-        holds.hold(item, "oC", "k-3", VISIT, later())
+        holds.hold(item, "oC", "k-3", visit_day(), later())
     with uow(app):
         holds.move(first, CONFIRMED)
         holds.move(first, VISITED)  # the shopper came: the unit is in their hands, the hold is done
@@ -77,8 +50,8 @@ def test_a_hold_takes_a_unit_and_every_way_out_gives_it_back(app):
 def test_the_sweep_expires_holds_past_their_end_and_frees_their_units(app):
     item = variant(app, holdable=3)
     with uow(app):
-        due = holds.hold(item, "oA", "k-1", VISIT, later(1)).id
-        holds.hold(item, "oB", "k-2", VISIT, later(48))
+        due = holds.hold(item, "oA", "k-1", visit_day(), later(1)).id
+        holds.hold(item, "oB", "k-2", visit_day(), later(48))
     with uow(app):
         assert holds.expire_due(utcnow() + timedelta(hours=2)) == 1
     with uow(app) as session:
@@ -91,41 +64,41 @@ def test_the_sweep_expires_holds_past_their_end_and_frees_their_units(app):
 def test_a_retried_hold_takes_one_unit(app):
     item = variant(app, holdable=5)
     with uow(app):
-        ids = {holds.hold(item, "oA", "same-tap", VISIT, later()).id for _ in range(10)}
+        ids = {holds.hold(item, "oA", "same-tap", visit_day(), later()).id for _ in range(10)}
     assert len(ids) == 1 and held(app, item) == 1
 
 
 def test_a_booking_takes_a_unit_of_the_slot_and_cancel_gives_it_back(app):
-    service, resource = slot(app, capacity=2)
-    at = later(24).replace(minute=0, second=0, microsecond=0)
+    service, resource = make_service(app, capacity=2)
+    at = on_grid(app, service)
     with uow(app):
-        one = bookings.book(service, resource, at, "oA", "k-1").id
-        bookings.book(service, resource, at, "oB", "k-2")
+        one = bookings.book(service, at, "oA", "k-1", resource_id=resource).id
+        bookings.book(service, at, "oB", "k-2", resource_id=resource)
     with uow(app), pytest.raises(SoldOut):
-        bookings.book(service, resource, at, "oC", "k-3")
+        bookings.book(service, at, "oC", "k-3", resource_id=resource)
     with uow(app):
         cancelled = bookings.cancel(one, "改天再来", openid="oA")
     assert (cancelled.status, cancelled.cancel_reason) == (CANCELLED, "改天再来")
     assert used(app, resource) == 1
     with uow(app):
-        assert bookings.book(service, resource, at, "oC", "k-3").status == BOOKED  # the freed unit
-    with uow(app), pytest.raises(NotAllowed):
-        bookings.book(service, resource, utcnow() - timedelta(minutes=1), "oD", "k-4")  # in the past
+        assert bookings.book(service, at, "oC", "k-3", resource_id=resource).status == BOOKED  # the freed unit
+    with uow(app), pytest.raises(BadTime):
+        bookings.book(service, utcnow() - timedelta(minutes=1), "oD", "k-4", resource_id=resource)  # in the past
     with uow(app), pytest.raises(UnknownReservation):
         bookings.cancel(one, "x", openid="oSomeoneElse")
 
 
 def test_a_reschedule_books_the_new_time_first_and_keeps_the_chain(app):
-    service, resource = slot(app, capacity=1)
-    at, moved_to = later(24), later(48)
+    service, resource = make_service(app, capacity=1)
+    at, moved_to = on_grid(app, service), on_grid(app, service, hours_ahead=48)
     with uow(app):
-        old = bookings.book(service, resource, at, "oA", "k-1").id
-        bookings.book(service, resource, moved_to, "oB", "k-2")  # the new time is full
+        old = bookings.book(service, at, "oA", "k-1", resource_id=resource).id
+        bookings.book(service, moved_to, "oB", "k-2", resource_id=resource)  # the new time is full
     with uow(app), pytest.raises(SoldOut):
         bookings.reschedule(old, moved_to, "k-3", openid="oA")
     with uow(app) as session:
         assert session.get(Booking, old).status == BOOKED  # the old booking stands
-    free = later(72)
+    free = on_grid(app, service, hours_ahead=72)
     with uow(app):
         new = bookings.reschedule(old, free, "k-4", openid="oA")
         assert new.previous_id == old
@@ -136,8 +109,8 @@ def test_a_reschedule_books_the_new_time_first_and_keeps_the_chain(app):
 
 @requires_postgres
 def test_five_hundred_shoppers_booking_a_slot_of_three_at_once_leave_exactly_three(app):
-    service, resource = slot(app, capacity=3)
-    at = later(24).replace(minute=0, second=0, microsecond=0)
+    service, resource = make_service(app, capacity=3)
+    at = on_grid(app, service)
     start = threading.Barrier(50)
 
     def attempt(n: int) -> str:
@@ -145,7 +118,7 @@ def test_five_hundred_shoppers_booking_a_slot_of_three_at_once_leave_exactly_thr
             start.wait()
         try:
             with uow(app):
-                bookings.book(service, resource, at, f"oShopper{n:03d}", f"tap-{n}")
+                bookings.book(service, at, f"oShopper{n:03d}", f"tap-{n}", resource_id=resource)
             return "booked"
         except SoldOut:
             return "full"
@@ -168,7 +141,7 @@ def test_two_hundred_holds_on_five_units_at_once_leave_exactly_five(app):
             start.wait()
         try:
             with uow(app):
-                holds.hold(item, f"oShopper{n:03d}", f"tap-{n}", VISIT, later())
+                holds.hold(item, f"oShopper{n:03d}", f"tap-{n}", visit_day(), later())
             return "held"
         except SoldOut:
             return "sold out"
@@ -182,14 +155,14 @@ def test_two_hundred_holds_on_five_units_at_once_leave_exactly_five(app):
 
 @requires_postgres
 def test_one_booking_retried_ten_times_at_once_books_once(app):
-    service, resource = slot(app, capacity=5)
-    at = later(24)
+    service, resource = make_service(app, capacity=5)
+    at = on_grid(app, service)
     start = threading.Barrier(10)
 
     def attempt(_n: int) -> int:
         start.wait()
         with uow(app):
-            return bookings.book(service, resource, at, "oImpatient", "the-same-tap").id
+            return bookings.book(service, at, "oImpatient", "the-same-tap", resource_id=resource).id
 
     with ThreadPoolExecutor(10) as pool:
         ids = set(pool.map(attempt, range(10)))
