@@ -192,11 +192,13 @@ DEMO_GOODS = [
 
 
 def demo_special_days(today) -> tuple:
-    """The coming Friday (today if it is one) and the coming New Year's Day, in store days."""
+    """The coming Friday (today if it is one, the next if it is the holiday) and the coming New
+    Year's Day, in store days."""
     from datetime import date
 
+    new_year = date(today.year + 1, 1, 1)
     friday = today + timedelta(days=(4 - today.weekday()) % 7)
-    return friday, date(today.year + 1, 1, 1)
+    return (friday + timedelta(days=7) if friday == new_year else friday), new_year
 
 
 def load_demo_reservations() -> str:

@@ -5,7 +5,7 @@
     reservations hours-set LANCOME "Mon-Fri 10:00-22:00; Sat,Sun 10:00-23:00"
     reservations exception-add '*' 2026-12-25 closed "圣诞节"
     reservations exception-add LANCOME 2026-12-04 10:00-23:00 "周五夜场"
-    reservations variants-import goods.csv
+    reservations variants-import goods.csv     (counter_code,brand,product,variant,holdable)
     reservations list
 
 Each command is one unit of work; a refusal exits non-zero with the reason.
@@ -114,8 +114,9 @@ def register(app: Flask) -> None:
     @reservations_group.command("variants-import")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
     def variants_import(file: Path) -> None:
-        """Holdable goods from a CSV (counter, brand, product, variant, holdable): new rows are
-        added, known ones updated; a bad line is reported and the rest still load."""
+        """Holdable goods from a CSV with the header counter_code,brand,product,variant,holdable:
+        new rows are added, known ones (counter, product, variant) updated. A bad row is reported
+        with its line and then nothing of the file is imported."""
         try:
             text = file.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError:
@@ -125,9 +126,9 @@ def register(app: Flask) -> None:
             result = import_variants(text)
         for error in result.errors:
             click.echo(f"  {error}", err=True)
-        click.echo(f"{result.created} added, {result.updated} updated, {len(result.errors)} refused")
-        if result.errors and not (result.created or result.updated):
-            raise click.ClickException("nothing imported")
+        if result.errors:
+            raise click.ClickException(f"nothing imported: {len(result.errors)} row(s) to fix first")
+        click.echo(f"{result.created} added, {result.updated} updated, {getattr(result, 'unchanged', 0)} unchanged")
 
     @reservations_group.command("list")
     def list_all() -> None:
