@@ -116,8 +116,9 @@ def define_service(code: str, name: str, counter: str, duration: int, buffer: in
         raise SetupError("the lead time is 0 minutes to 30 days")
     if not 0 <= horizon <= 365:
         raise SetupError("the horizon is 0 (today only) to 365 days")
-    values = dict(name=_name(name, "service"), counter_code=counter, duration_minutes=duration,
-                  buffer_minutes=buffer, lead_minutes=lead, horizon_days=horizon, description=description or "")
+    values = {"name": _name(name, "service"), "counter_code": counter, "duration_minutes": duration,
+              "buffer_minutes": buffer, "lead_minutes": lead, "horizon_days": horizon,
+              "description": description or ""}
     found = db.session.scalar(select(Service).where(Service.code == code))
     if found is None:
         found = Service(code=code, active=True, **values)

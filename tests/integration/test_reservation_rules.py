@@ -375,7 +375,7 @@ def entries(app, slot: datetime) -> list[tuple[str, str]]:
 
 
 def full_slot_with_two_waiting(app) -> tuple[int, int, datetime, list[int]]:
-    service, resource = make_service(app, capacity=1, duration=30, buffer=0)
+    service, _ = make_service(app, capacity=1, duration=30, buffer=0)
     slot = at(TUE, "12:00")
     booking = book(app, service, slot, "oA").id
     with uow(app):
