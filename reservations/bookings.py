@@ -199,6 +199,8 @@ def reschedule(booking_id: int, starts_at: datetime, idempotency_key: str, *, op
     found = _by_key(old.openid, idempotency_key)
     if found is not None and found.previous_id == old.id:
         return found
+    if found is not None:  # else book() would hand back that other booking as if it were the new time
+        raise NotAllowed("this request's key was already used for another booking; send a new one")
     if old.status not in OPEN:
         raise NotAllowed(f"a {old.status} booking cannot be moved")
     if openid is not None:
@@ -225,7 +227,10 @@ def confirm(booking_id: int, *, counters: frozenset[str] | None = None, now: dat
 
 def decline(booking_id: int, reason: str, *, counters: frozenset[str] | None = None,
             now: datetime | None = None) -> Booking:
+    """The counter turns down a booking that waited for it; the unit goes to the waiting list."""
     booking = in_scope(booking_id, counters)
+    if booking.status != REQUESTED:  # a confirmed booking is cancelled, with its own reason
+        raise NotAllowed(f"only a booking waiting for confirmation can be declined (this one is {booking.status})")
     return cancel(booking.id, reason or "the counter could not confirm this booking", now=now)
 
 
@@ -277,6 +282,7 @@ def mark_no_shows(now: datetime | None = None) -> int:
                 _move(booking, CANCELLED, now, cancel_reason="not confirmed by the counter before the start")
         except NotAllowed:
             continue
+        notices.queue(subject(booking.id), "cancelled", booking.openid, now=now)  # else they would come anyway
     return marked
 
 

@@ -104,10 +104,13 @@ def lapse_due(now: datetime | None = None) -> int:
                              .order_by(WaitlistEntry.id).limit(500)).all()
     lapsed = 0
     for entry in due:
-        with db.session.begin_nested():
-            if _move(entry, LAPSED, now):
-                release(entry.service_id, entry.resource_id, entry.starts_at, now=now)
-                lapsed += 1
+        try:
+            with db.session.begin_nested():
+                if _move(entry, LAPSED, now):
+                    release(entry.service_id, entry.resource_id, entry.starts_at, now=now)
+                    lapsed += 1
+        except NotAllowed:
+            continue  # taken or left since this session first read it
     return lapsed
 
 

@@ -47,8 +47,9 @@ def load_demo_data() -> str:
                                url=f"http://weixin.qq.com/q/demo-{scene}", follow_up_text=follow_up))
     session.flush()
     members = load_demo_members()
+    reservations = load_demo_reservations()
     return (f"demo store ready: {session.scalar(select(func.count()).select_from(Article))} articles, "
-            f"{session.scalar(select(func.count()).select_from(QrCode))} QR codes, {members} members")
+            f"{session.scalar(select(func.count()).select_from(QrCode))} QR codes, {members} members, {reservations}")
 
 
 # One member per level: (level, name, phone, card code, spend in yuan that reaches the level).
@@ -60,21 +61,28 @@ DEMO_MEMBERS = [
 ]
 
 
-# The demo's console sign-in, printed by `serve-demo`. Only serve-demo (emulator on) sets it.
+# The demo's console sign-ins, printed by `serve-demo`. Only serve-demo (emulator on) sets them:
+# `demo` is an admin (every counter's reservations), `counter1` works the beauty counter only.
 DEMO_STAFF = ("demo", "演示店员", "demo-pass-1234")
+DEMO_COUNTER_STAFF = ("counter1", "兰蔻柜台小周", "counter1-pass-1234", "LANCOME")
 
 
 def load_demo_staff() -> str:
-    """A console user for the demo, with a known password (serve-demo only, never production)."""
+    """Console users for the demo, with known passwords (serve-demo only, never production)."""
     from members import staff as staff_service
     from members.models import Staff
 
     username, name, password = DEMO_STAFF
-    if staff_service.get_staff(username) is None:
-        db.session.add(Staff(username=username, name=name))
-        db.session.flush()
-        staff_service.set_password(username, password)
-    return f"console: http://<host>/console/ (sign in as {username} / {password})"
+    counter_user, counter_name, counter_password, counter = DEMO_COUNTER_STAFF
+    for login, display, secret in ((username, name, password), (counter_user, counter_name, counter_password)):
+        if staff_service.get_staff(login) is None:
+            db.session.add(Staff(username=login, name=display))
+            db.session.flush()
+            staff_service.set_password(login, secret)
+    staff_service.grant_role(username, staff_service.ADMIN)
+    staff_service.grant_role(counter_user, staff_service.COUNTER, counter)
+    return (f"console: http://<host>/console/ (sign in as {username} / {password}, admin; "
+            f"{counter_user} / {counter_password} for the {counter} counter)")
 
 
 def load_demo_members() -> int:
@@ -152,3 +160,69 @@ def load_demo_desk() -> str:
     db.session.flush()
     agents = ", ".join(f"{u} / {p}" for u, _, p in DEMO_AGENTS)
     return f"customer-service desk: http://<host>/console/desk (agents {agents})"
+
+
+# Reservations: four services at four counters, each open 10:00-22:00 every day, the store open
+# late on the coming Friday and closed on New Year's Day, and goods shoppers can hold to try on.
+# (service code, name, counter, duration, buffer, lead minutes, horizon days, description,
+#  [(resource, kind, capacity)])
+DEMO_SERVICES = [
+    ("beauty", "美容咨询", "LANCOME", 45, 15, 60, 30, "二楼兰蔻专柜：肌肤测试与护肤建议",
+     [("美容顾问 小美", "staff", 1), ("美容顾问 小雅", "staff", 1)]),
+    ("alteration", "裁缝修改", "TAILOR", 30, 0, 60, 14, "三楼裁缝部：裤长、袖长、腰围修改",
+     [("王师傅", "staff", 1), ("修改台", "station", 2)]),
+    ("personal-shopper", "私人购物顾问", "VIP", 90, 30, 1440, 30, "五楼贵宾室：一对一陪同选购",
+     [("购物顾问 陈女士", "staff", 1)]),
+    ("fitting-room", "试衣间", "FASHION", 20, 5, 30, 7, "四楼女装：预留试衣间",
+     [("1号试衣间", "room", 1), ("2号试衣间", "room", 1), ("贵宾试衣间", "room", 2)]),
+]
+DEMO_HOURS = "daily 10:00-22:00"
+DEMO_LATE_NIGHT = ("10:00-23:30", "周五夜场")
+DEMO_HOLIDAY = "元旦闭店"
+# (counter, brand, product, variant, holdable)
+DEMO_GOODS = [
+    ("LANCOME", "兰蔻", "小黑瓶精华", "30ml", 5),
+    ("LANCOME", "兰蔻", "小黑瓶精华", "50ml", 3),
+    ("LANCOME", "兰蔻", "菁纯口红", "#196", 4),
+    ("FASHION", "山茶花", "羊绒大衣 驼色", "S", 2),
+    ("FASHION", "山茶花", "羊绒大衣 驼色", "M", 2),
+    ("FASHION", "山茶花", "羊绒大衣 驼色", "L", 1),
+    ("FASHION", "北岸", "羊毛围巾", "燕麦色", 6),
+]
+
+
+def demo_special_days(today) -> tuple:
+    """The coming Friday (today if it is one, the next if it is the holiday) and the coming New
+    Year's Day, in store days."""
+    from datetime import date
+
+    new_year = date(today.year + 1, 1, 1)
+    friday = today + timedelta(days=(4 - today.weekday()) % 7)
+    return (friday + timedelta(days=7) if friday == new_year else friday), new_year
+
+
+def load_demo_reservations() -> str:
+    """Services, resources, hours, the two special days and holdable goods. Idempotent: each row
+    is keyed by its natural key, and a variant already there keeps its counts (shoppers' holds)."""
+    from reservations import setup
+    from reservations.models import HoldableVariant
+    from reservations.slots import ALL_COUNTERS, store_day
+
+    for code, name, counter, duration, buffer, lead, horizon, description, resources in DEMO_SERVICES:
+        setup.define_service(code, name, counter, duration, buffer, lead, horizon, description)
+        for resource, kind, capacity in resources:
+            setup.define_resource(code, resource, kind, capacity)
+    for counter in sorted({row[2] for row in DEMO_SERVICES}):
+        setup.set_hours(counter, DEMO_HOURS)
+    friday, new_year = demo_special_days(store_day(utcnow()))
+    setup.set_exception(ALL_COUNTERS, friday, *DEMO_LATE_NIGHT)
+    setup.set_exception(ALL_COUNTERS, new_year, "closed", DEMO_HOLIDAY)
+    for counter, brand, product, variant, holdable in DEMO_GOODS:
+        found = db.session.scalar(select(HoldableVariant).where(
+            HoldableVariant.counter_code == counter, HoldableVariant.product == product,
+            HoldableVariant.variant == variant))
+        if found is None:
+            db.session.add(HoldableVariant(counter_code=counter, brand=brand, product=product, variant=variant,
+                                           holdable=holdable, held=0))
+    db.session.flush()
+    return f"{len(DEMO_SERVICES)} bookable services, {len(DEMO_GOODS)} holdable goods"
