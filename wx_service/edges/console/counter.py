@@ -65,12 +65,12 @@ def index():
     bad = request.args.get("counter") is not None and counter != request.args.get("counter", "").strip()
     reservation, reservation_error = None, ""
     if request.args.get("reservation"):
-        try:
-            with db.unit_of_work():
+        with db.unit_of_work():  # reads only; a refusal is shown, not raised (a rollback would expire g.staff)
+            try:
                 found = reservations.reservation_for_payment(request.args["reservation"][:64], counters_of(g.staff.id))
                 reservation = reservations.describe_for_payment(found)
-        except ReservationError as exc:
-            reservation_error = str(exc)
+            except ReservationError as exc:
+                reservation_error = str(exc)
     return render_template("console/counter.html", counter=counter,
                            counter_error="counter is 1-32 letters, digits, '_' or '-'" if bad else "",
                            reservation=reservation, reservation_error=reservation_error)
