@@ -26,7 +26,16 @@ from reservations.models import (
     Service,
     WaitlistEntry,
 )
-from reservations.states import BOOKED, CHECKED_IN, HOLDING, NO_SHOW, OFFERED, REQUESTED, VISITED, WAITING
+from reservations.states import (
+    BOOKED,
+    CHECKED_IN,
+    HOLDING,
+    NO_SHOW,
+    OFFERED,
+    REQUESTED,
+    VISITED,
+    WAITING,
+)
 from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db
 from wx_service.ground.logs import mask_openid

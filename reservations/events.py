@@ -13,7 +13,13 @@ from __future__ import annotations
 import json
 import time
 
-from reservations.models import Booking, GoodsHold, HoldableVariant, Service, WaitlistEntry
+from reservations.models import (
+    Booking,
+    GoodsHold,
+    HoldableVariant,
+    Service,
+    WaitlistEntry,
+)
 from wx_service.ground import redis_keys
 from wx_service.ground.extensions import db, redis, services
 

@@ -5,6 +5,7 @@ CSV (all rows or none, idempotent, never below what is held), paying at the coun
 visit through the emulator's WeChat Pay, and the desk's side panel showing the reservations."""
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -14,9 +15,16 @@ from sqlalchemy import select
 
 from members import staff as staff_service
 from payments.models import Order
-from reservations import bookings, holds, slots
-from reservations.models import Booking, GoodsHold, HoldableVariant
-from reservations.states import BOOKED, CANCELLED, CHECKED_IN, CONFIRMED, NO_SHOW, REQUESTED, VISITED
+from reservations import bookings, events, holds, slots
+from reservations.models import Booking, GoodsHold, HoldableVariant, Service
+from reservations.states import (
+    BOOKED,
+    CANCELLED,
+    CHECKED_IN,
+    NO_SHOW,
+    REQUESTED,
+    VISITED,
+)
 from service_desk import panel
 from service_desk.models import ASSIGNED
 from tests.e2e.desk_helpers import Console, make_plain_staff, sign_in
@@ -52,8 +60,6 @@ def book_today(app, service_id: int, openid: str = SHOPPER, key: str = "tap-1", 
     """A booking at the `nth` start time of today (store time), made as if booked yesterday evening,
     so that it is today's whatever the hour the test runs at."""
     with uow(app) as session:
-        from reservations.models import Service
-
         made = session.get(Service, service_id)
         day = today()
         start = slots.starts_between(made, day, day, slots.hours_for(made.counter_code, [day]))[nth]
@@ -148,6 +154,40 @@ def test_staff_with_no_role_get_403_on_every_reservation_route(app, base_url):
                                         timeout=5, allow_redirects=False)
         assert response.status_code == 403, (method, path, response.status_code)
         assert "grant-role" in response.text
+
+
+# -- live events ---------------------------------------------------------------------------------
+
+def test_a_commit_tells_each_counter_once_and_a_rollback_tells_nobody(app):
+    """What every open board hears: one event per counter per commit (a booking and its reschedule
+    are one), nothing for a transaction that rolled back, and no content, only the counter."""
+    made = two_counters(app)
+    at, later = on_grid(app, made["sx"]), on_grid(app, made["sx"], hours_ahead=48)
+    with app.app_context():
+        channel = events.channel()
+    pubsub = app.extensions["wx"].redis.pubsub()
+    pubsub.subscribe(channel)
+    try:
+        with uow(app):
+            first = bookings.book(made["sx"], at, SHOPPER, "k-1")
+            bookings.reschedule(first.id, later, "k-2")
+            holds.hold(made["vy"], SHOPPER, "k-3", today())
+        with pytest.raises(RuntimeError), uow(app):
+            bookings.book(made["sx"], at, "oShopperRolledBack00000001", "k-4")
+            raise RuntimeError("the request failed after booking")
+        with uow(app):
+            events.counter_changed("SENTINEL", "booking")  # the last word: everything before it has arrived
+        heard = []
+        while not heard or heard[-1]["counter"] != "SENTINEL":
+            message = pubsub.get_message(timeout=10)
+            assert message is not None, f"only heard {heard}"
+            if message["type"] == "message":
+                heard.append(json.loads(message["data"]))
+    finally:
+        pubsub.close()
+    assert [(e["kind"], e["counter"], e["what"]) for e in heard] == [
+        ("reservations", Y, ["hold"]), ("reservations", X, ["booking"]), ("reservations", "SENTINEL", ["booking"])]
+    assert SHOPPER not in repr(heard)
 
 
 # -- check-in by QR ------------------------------------------------------------------------------
@@ -298,8 +338,8 @@ def test_a_csv_with_bad_rows_names_their_lines_and_applies_nothing(app, base_url
     assert "same counter, product and variant as line 2" in errors[2]
     assert variants(app) == {}  # not even the good rows
     assert upload(console, "brand,product\nx,y\n").json()["errors"] == [
-        "line 1: missing column(s) counter_code, variant, holdable; the columns are "
-        "counter_code, brand, product, variant, holdable"]
+        ("line 1: missing column(s) counter_code, variant, holdable; the columns are "
+         "counter_code, brand, product, variant, holdable")]
 
 
 def test_holdable_never_goes_below_what_is_held_now(app, base_url):
@@ -355,7 +395,7 @@ def test_a_checked_in_booking_is_paid_at_the_counter_and_carries_the_order(app, 
     eventually(lambda: console.get(f"/console/counter/api/orders/{order['out_trade_no']}").json()["order"]["state"]
                == "PAID", "the payment notification")
     board = console.get(f"/console/reservations/api/board?counter={X}").text
-    row = re.search(rf'<tr id="arrival-{booking.id}".*?</tr>', board, re.S).group(0)
+    row = re.search(rf'<tr id="arrival-{booking.id}".*?</tr>', board, re.DOTALL).group(0)
     assert order["out_trade_no"] in row and "PAID" in row and "Take payment" not in row
     twice = console.post("/console/counter/api/orders", {"amount": "1.00", "counter": X,
                                                         "reservation": booking.visit_code})

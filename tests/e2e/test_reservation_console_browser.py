@@ -16,7 +16,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.browser import headless_chromium, needs_chromium
 from tests.e2e.desk_helpers import PASSWORD
-from tests.e2e.test_reservation_console import X, book_today, booking_row, staff, two_counters
+from tests.e2e.test_reservation_console import (
+    X,
+    book_today,
+    booking_row,
+    staff,
+    two_counters,
+)
 from tests.integration.members_helpers import make_member
 
 WAIT = 20

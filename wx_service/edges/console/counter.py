@@ -19,10 +19,10 @@ from flask import Blueprint, Response, g, jsonify, render_template, request, ses
 from members.staff import counters_of
 from payments import counter as flow
 from payments.config import PaymentsOff
-from wx_service.edges.bodies import json_body
-from wx_service.edges.console.auth import staff_required
 from reservations.exceptions import ReservationError
+from wx_service.edges.bodies import json_body
 from wx_service.edges.console import reservations
+from wx_service.edges.console.auth import staff_required
 from wx_service.edges.console.bodies import NativeOrderRequest
 from wx_service.ground.extensions import db
 from wx_service.ground.qr_images import qr_png_bytes

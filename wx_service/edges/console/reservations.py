@@ -25,7 +25,17 @@ from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from redis import Redis
 
 from members.staff import counters_of
@@ -36,7 +46,11 @@ from reservations.models import Booking, GoodsHold
 from reservations.states import CHECKED_IN, CONFIRMED, VISITED
 from wx_service.edges.bodies import json_body
 from wx_service.edges.console.auth import staff_required
-from wx_service.edges.console.bodies import ReservationDecline, ReservationScan, VariantQuantity
+from wx_service.edges.console.bodies import (
+    ReservationDecline,
+    ReservationScan,
+    VariantQuantity,
+)
 from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db, redis
 from wx_service.ground.validation import BadShape
