@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from reservations import capacity, notices, slots, waitlist
+from reservations import capacity, events, notices, slots, waitlist
 from reservations.exceptions import BadTime, LimitReached, NotAllowed, SoldOut, TooLate, UnknownReservation
 from reservations.models import Booking, Resource, Service, SlotUsage, WaitlistEntry
 from reservations.states import (BOOKED, BOOKING_MOVES, CANCELLED, CHECKED_IN, NO_SHOW, OCCUPYING, OFFERED, OPEN,
@@ -85,6 +85,7 @@ def _insert(service: Service, resource: Resource, starts_at: datetime, openid: s
                       channel=channel[:16], visit_code=capacity.visit_code("B"), created_at=now, changed_at=now)
     db.session.add(booking)
     db.session.flush()
+    events.booking_changed(booking)
     return booking
 
 
@@ -158,6 +159,7 @@ def _move(booking: Booking, target: str, now: datetime, **values: object) -> Non
                                .values(status=target, changed_at=now, **values)).rowcount
     if not moved:
         raise NotAllowed(f"booking {booking.id} changed meanwhile; look again")
+    events.booking_changed(booking)
     if source in OPEN and target not in OPEN and target != RESCHEDULED:
         capacity.drop_open_booking(booking.openid)
     if source in OCCUPYING and target not in OCCUPYING:
@@ -293,6 +295,7 @@ def by_visit_code(code: str) -> Booking | None:
 def link_payment(booking_id: int, out_trade_no: str) -> None:
     """The shopper paid at the counter after the visit: the booking carries the order."""
     db.session.execute(update(Booking).where(Booking.id == booking_id).values(out_trade_no=out_trade_no))
+    events.booking_changed(own(booking_id))
 
 
 @dataclass(frozen=True)

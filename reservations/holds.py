@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from reservations import capacity, notices, slots
+from reservations import capacity, events, notices, slots
 from reservations.exceptions import BadTime, NotAllowed, SoldOut, UnknownReservation
 from reservations.models import GoodsHold, HoldableVariant
 from reservations.states import CONFIRMED, EXPIRED, HELD, HOLD_MOVES, HOLDING, VISITED, allowed
@@ -72,6 +72,7 @@ def hold(variant_id: int, openid: str, idempotency_key: str, visit_day: date, ex
                             visit_code=capacity.visit_code("H"))
             db.session.add(new)
             db.session.flush()
+            events.hold_changed(new)
     except IntegrityError:  # the same tap, retried at the same moment: its twin won (and took the unit)
         found = _by_key(openid, idempotency_key)
         if found is None:
@@ -108,6 +109,7 @@ def move(hold_id: int, target: str, *, openid: str | None = None, counters: froz
                                .values(status=target, changed_at=now, **extra)).rowcount
     if not moved:
         raise NotAllowed(f"hold {hold_id} changed meanwhile; look again")
+    events.hold_changed(current)
     if source in HOLDING and target not in HOLDING:
         db.session.execute(update(HoldableVariant).where(HoldableVariant.id == current.variant_id,
                                                          HoldableVariant.held > 0)
@@ -149,3 +151,4 @@ def by_visit_code(code: str) -> GoodsHold | None:
 
 def link_payment(hold_id: int, out_trade_no: str) -> None:
     db.session.execute(update(GoodsHold).where(GoodsHold.id == hold_id).values(out_trade_no=out_trade_no))
+    events.hold_changed(own(hold_id))

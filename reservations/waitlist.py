@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from reservations import capacity, notices
+from reservations import capacity, events, notices
 from reservations.exceptions import NotAllowed, UnknownReservation
 from reservations.models import Service, WaitlistEntry
 from reservations.states import LAPSED, LEFT, OFFERED, WAITING, WAITLIST_MOVES, allowed
@@ -36,6 +36,7 @@ def join(service: Service, starts_at: datetime, openid: str, *, member_id: int |
                                   status=WAITING, created_at=now, changed_at=now)
             db.session.add(entry)
             db.session.flush()
+            events.waitlist_changed(entry)
             return entry
     except IntegrityError:
         entry = db.session.scalar(select(WaitlistEntry).where(
@@ -53,9 +54,12 @@ def join(service: Service, starts_at: datetime, openid: str, *, member_id: int |
 def _move(entry: WaitlistEntry, target: str, now: datetime, **values: object) -> bool:
     if not allowed(WAITLIST_MOVES, entry.status, target):
         raise NotAllowed(f"a {entry.status} place on the waiting list cannot become {target}")
-    return bool(db.session.execute(update(WaitlistEntry).where(WaitlistEntry.id == entry.id,
-                                                               WaitlistEntry.status == entry.status)
-                                   .values(status=target, changed_at=now, **values)).rowcount)
+    moved = bool(db.session.execute(update(WaitlistEntry).where(WaitlistEntry.id == entry.id,
+                                                                WaitlistEntry.status == entry.status)
+                                    .values(status=target, changed_at=now, **values)).rowcount)
+    if moved:
+        events.waitlist_changed(entry)
+    return moved
 
 
 def own(entry_id: int, openid: str | None) -> WaitlistEntry:

@@ -1,6 +1,6 @@
 """The side panel beside a conversation: who the shopper is (member, level, points, card), what
-they bought and had refunded, their earlier chats, and what they came from (a counter, an order, a
-product). Reads, except `reveal_phone`, which writes an audit row every time.
+they bought and had refunded, their upcoming reservations (bookings and goods holds), their
+earlier chats, and what they came from (a counter, an order, a product). Reads, except `reveal_phone`, which writes an audit row every time.
 
 Personal data is shown masked: the card code to its last four digits, the phone as 138****1234.
 The full phone number is one deliberate click away (`reveal_phone`), and every click is recorded
@@ -16,6 +16,9 @@ from sqlalchemy import or_, select
 from members.cards import masked as masked_card
 from members.models import Member, MemberCard, Staff
 from payments.models import Order, Refund
+from reservations import slots
+from reservations.models import Booking, GoodsHold, HoldableVariant, Resource, Service
+from reservations.states import CHECKED_IN, HOLDING, OPEN
 from service_desk import access
 from service_desk.exceptions import NoPhone
 from service_desk.models import Agent, Conversation, PhoneReveal
@@ -26,7 +29,7 @@ log = logging.getLogger(__name__)
 
 MAX_ORDERS = 10
 MAX_EARLIER = 10
-RESERVATIONS_NOTE = "reservations arrive with the reservations feature (issue 11)"
+MAX_RESERVATIONS = 10
 CONTEXT_KINDS = ("counter", "order", "product", "reservation")
 
 
@@ -94,6 +97,35 @@ def _context(conversation: Conversation, member: Member | None) -> dict[str, obj
     return {"source": conversation.source, "raw": raw, "parsed": parsed}
 
 
+def _reservations(conversation: Conversation, member: Member | None) -> list[dict[str, object]]:
+    """The shopper's bookings still to come (or checked in today) and goods they hold, soonest
+    first. Found by openid or by member (a mini-program booking and an OA chat are one member's).
+    No visit codes: the code is the shopper's key at the counter, not the desk's business."""
+    now = utcnow()
+    bookings_mine = [Booking.openid == conversation.openid]
+    holds_mine = [GoodsHold.openid == conversation.openid]
+    if member is not None:
+        bookings_mine.append(Booking.member_id == member.id)
+        holds_mine.append(GoodsHold.member_id == member.id)
+    today = slots.store_midnight(slots.store_day(now))
+    booked = db.session.execute(
+        select(Booking, Service, Resource).join(Service, Service.id == Booking.service_id)
+        .join(Resource, Resource.id == Booking.resource_id)
+        .where(or_(*bookings_mine), or_(Booking.status.in_(OPEN) & (Booking.ends_at > now),
+                                        (Booking.status == CHECKED_IN) & (Booking.starts_at >= today)))
+        .order_by(Booking.starts_at, Booking.id).limit(MAX_RESERVATIONS)).all()
+    held = db.session.execute(
+        select(GoodsHold, HoldableVariant).join(HoldableVariant, HoldableVariant.id == GoodsHold.variant_id)
+        .where(or_(*holds_mine), GoodsHold.status.in_(HOLDING), GoodsHold.expires_at > now)
+        .order_by(GoodsHold.visit_day, GoodsHold.id).limit(MAX_RESERVATIONS)).all()
+    return ([{"kind": "booking", "id": b.id, "status": b.status, "what": f"{s.name} · {r.name}",
+              "counter": s.counter_code, "starts_at": _iso(b.starts_at), "ends_at": _iso(b.ends_at)}
+             for b, s, r in booked]
+            + [{"kind": "hold", "id": h.id, "status": h.status, "what": f"{v.brand} {v.product} {v.variant}",
+                "counter": v.counter_code, "visit_day": h.visit_day.isoformat(), "expires_at": _iso(h.expires_at)}
+               for h, v in held])
+
+
 def side_panel(agent: Agent, conversation_id: int) -> dict[str, object]:
     """Everything the agent sees beside the chat. Works for a shopper who is no member (member
     None; orders paid from their openid are still found). UnknownConversation when the agent may
@@ -123,8 +155,7 @@ def side_panel(agent: Agent, conversation_id: int) -> dict[str, object]:
         "earlier_conversations": [{"id": c.id, "created_at": _iso(c.created_at), "resolved_at": _iso(c.resolved_at),
                                    "status": c.status, "csat": c.csat, "source": c.source} for c in earlier],
         "context": _context(conversation, member),
-        "reservations": [],
-        "reservations_note": RESERVATIONS_NOTE,
+        "reservations": _reservations(conversation, member),
     }
 
 

@@ -29,8 +29,9 @@ RULES: Mapping[str, frozenset[str]] = {
     "marketing": frozenset({"config", "wx_service.ground", "members"}),
     "payments": frozenset({"config", "wx_service.ground", "members"}),
     # One-key customer service: conversations stand on members (who the shopper is); the side
-    # panel reads payments (the shopper's orders and refunds), which never reads the desk.
-    "service_desk": frozenset({"config", "wx_service.ground", "members", "payments"}),
+    # panel reads payments (the shopper's orders and refunds) and reservations (their bookings and
+    # holds), neither of which reads the desk.
+    "service_desk": frozenset({"config", "wx_service.ground", "members", "payments", "reservations"}),
     # Reservations stand on members (who holds, who booked); payments will link to them, not back.
     "reservations": frozenset({"config", "wx_service.ground", "members"}),
     # Push adapters: one WeChat push in, one domain call, one reply out.

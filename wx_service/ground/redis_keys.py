@@ -83,3 +83,10 @@ def desk_events(appid: str, db: int = 0) -> str:
     database, so the database number is in the name: two deployments of one app id on one Redis
     server (staging beside production, two test runs) do not hear each other's consoles."""
     return f"{PREFIX}:{appid}:db{db}:desk:events"
+
+
+def reservation_events(appid: str, db: int = 0) -> str:
+    """The pub/sub channel of reservations (bookings, holds, waiting lists changed): every counter's
+    live console page, in any worker, subscribes to it. No TTL (a channel holds nothing); the
+    database number is in the name for the same reason as the desk's."""
+    return f"{PREFIX}:{appid}:db{db}:reservations:events"

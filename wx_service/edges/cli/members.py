@@ -86,6 +86,22 @@ def register(app: Flask) -> None:
             raise click.ClickException(str(exc.args[0]))
         click.echo(f"password set for {username}")
 
+    @staff_group.command("grant-role")
+    @click.argument("username")
+    @click.argument("role", type=click.Choice(["admin", "counter"]))
+    @click.option("--counter", "counter_code", default="", help="The counter's code (the counter role names one).")
+    def staff_grant_role(username: str, role: str, counter_code: str) -> None:
+        """Let a staff member see and change reservations: `admin` (every counter) or `counter`
+        (one counter's, with --counter CODE). Idempotent."""
+        from members import staff as staff_service
+
+        try:
+            with uow():
+                staff_service.grant_role(username, role, counter_code.strip())
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc.args[0]))
+        click.echo(f"{username}: {role}" + (f" of {counter_code.strip()}" if role == "counter" else " (every counter)"))
+
     @app.cli.group("points")
     def points_group() -> None:
         """Staff adjustments of a member's points."""

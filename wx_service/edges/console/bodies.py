@@ -11,6 +11,8 @@ from wx_service.ground.validation import Shape, StoredText
 
 Yuan = Annotated[str, Field(max_length=32, description="yuan as typed, e.g. 128.00")]
 Counter = Annotated[str, Field(max_length=64)]
+# The code on a shopper's reservation QR: B… a booking, H… a hold (reservations.capacity).
+VisitCode = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^\s*[BbHh][A-Za-z0-9]+\s*$")]
 
 
 class NativeOrderRequest(Shape):
@@ -19,6 +21,9 @@ class NativeOrderRequest(Shape):
     amount: Yuan
     description: Annotated[StoredText, Field(max_length=127)] = ""
     counter: Counter | None = None
+    # Paying after a reservation's visit: the order's source becomes `reservation:<code>` and the
+    # reservation carries the order (wx_service.edges.console.reservations).
+    reservation: VisitCode | None = None
 
 
 class ChargeRequest(Shape):
@@ -74,3 +79,18 @@ class DeskCanned(Shape):
     shortcut: Annotated[StoredText, Field(max_length=200)]
     body: LongText
     shared: bool = False
+
+
+# Reservations (/console/reservations/api/...).
+class ReservationScan(Shape):
+    """What the scanner typed: the visit code on the shopper's QR."""
+
+    code: Annotated[str, Field(max_length=64)]
+
+
+class ReservationDecline(Shape):
+    reason: Annotated[StoredText, Field(max_length=500)] = ""
+
+
+class VariantQuantity(Shape):
+    holdable: int

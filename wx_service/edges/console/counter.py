@@ -4,6 +4,11 @@ Thin edge over payments.counter: parse, call, shape JSON. The page polls
 /console/counter/api/orders/<out_trade_no> every ~1.5 s and turns to 已支付 by itself. The counter id
 comes from ?counter=… (or the form) and is remembered in the session, so a till opened once as
 "1F-cosmetics" stays that counter. Every write needs the CSRF header (auth.staff_required).
+
+Paying after a reservation's visit: the reservation console links here with ?reservation=<visit
+code>; the page shows who and what, and sends the code with the order. The order is opened with
+source `reservation:<code>` and, once it exists, the reservation carries its out_trade_no. Only
+staff of the reservation's counter (or an admin) may, and only once the shopper is checked in.
 """
 from __future__ import annotations
 
@@ -11,11 +16,15 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, render_template, request, session
 
+from members.staff import counters_of
 from payments import counter as flow
 from payments.config import PaymentsOff
+from reservations.exceptions import ReservationError
 from wx_service.edges.bodies import json_body
+from wx_service.edges.console import reservations
 from wx_service.edges.console.auth import staff_required
 from wx_service.edges.console.bodies import NativeOrderRequest
+from wx_service.ground.extensions import db
 from wx_service.ground.qr_images import qr_png_bytes
 from wx_service.ground.validation import BadShape
 
@@ -54,8 +63,17 @@ def _current_counter() -> str | None:
 def index():
     counter = _current_counter()
     bad = request.args.get("counter") is not None and counter != request.args.get("counter", "").strip()
+    reservation, reservation_error = None, ""
+    if request.args.get("reservation"):
+        with db.unit_of_work():  # reads only; a refusal is shown, not raised (a rollback would expire g.staff)
+            try:
+                found = reservations.reservation_for_payment(request.args["reservation"][:64], counters_of(g.staff.id))
+                reservation = reservations.describe_for_payment(found)
+            except ReservationError as exc:
+                reservation_error = str(exc)
     return render_template("console/counter.html", counter=counter,
-                           counter_error="counter is 1-32 letters, digits, '_' or '-'" if bad else "")
+                           counter_error="counter is 1-32 letters, digits, '_' or '-'" if bad else "",
+                           reservation=reservation, reservation_error=reservation_error)
 
 
 @bp.get("/api/orders")
@@ -77,16 +95,27 @@ def create():
         body = json_body(NativeOrderRequest)
     except BadShape as exc:
         return jsonify(error=str(exc), field=exc.field), 400
+    code = None
+    if body.reservation:
+        try:
+            with db.unit_of_work():
+                code = reservations.reservation_for_payment(body.reservation, counters_of(g.staff.id)).visit_code
+        except ReservationError as exc:
+            return reservations.refusal(exc)
     try:
         counter = flow.check_counter(body.counter or session.get("counter") or "")
         amount_fen = flow.parse_yuan(body.amount)
-        order = flow.open_native_order(amount_fen, counter, g.staff.id, body.description)
+        order = flow.open_native_order(amount_fen, counter, g.staff.id, body.description,
+                                       source=f"reservation:{code}" if code else "")
     except flow.CounterError as exc:
         return _refusal(exc)
     except PaymentsOff as exc:
         return _payments_off(exc)
     session["counter"] = counter
-    return jsonify(order=flow.order_view(order.out_trade_no)), 201
+    if code:
+        with db.unit_of_work():
+            reservations.link_payment(code, order.out_trade_no)
+    return jsonify(order=flow.order_view(order.out_trade_no), reservation=code), 201
 
 
 @bp.get("/api/orders/<out_trade_no>")
