@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -214,6 +214,35 @@ def test_a_bad_day_or_unknown_service_is_a_page_not_a_500(app, base_url, emulato
         answer = http.get(base_url + PAGES + path, timeout=TIMEOUT)
         assert answer.status_code == status, (path, answer.text[:200])
         assert 'id="problem"' in answer.text
+
+
+def test_hostile_form_fields_never_give_a_5xx_and_a_refusal_changes_nothing(app, emulator):
+    """The book and waitlist forms with any field made hostile (the CSRF token kept valid, so what
+    is tested is the rest): never a 5xx, never a traceback, a refusal changes nothing."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from tests.fuzz.harness import huge_text, odd_text
+    from wx_service.edges import h5
+
+    service, _ = make_service(app, capacity=2)
+    at = on_grid(app, service).astimezone(slots.STORE_ZONE).isoformat()
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session[h5.OPENID_KEY] = shopper(emulator).openid
+        session[h5.CSRF_KEY] = "fuzz-csrf-token"
+    base = {"csrf": "fuzz-csrf-token", "service_id": str(service), "starts_at": at, "key": "fuzz-key-0001"}
+    values = odd_text | huge_text.map(lambda s: s[:5000]) | st.integers().map(str) | st.sampled_from(
+        [str(2**31), str(2**63), "-1", "0", "1e3", at.replace("+08:00", ""), "9999-12-31T23:59:59-14:00"])
+    with Harness(app, "h5:reservation forms") as harness:
+        @given(action=st.sampled_from(["/book", "/waitlist", "/bookings/1/cancel", "/waitlist/1/accept"]),
+               field=st.sampled_from(sorted(base) + ["reason"]), value=values)
+        def run(action: str, field: str, value: str) -> None:
+            # Percent-encoded by hand: a lone surrogate goes as the bytes it makes, as a hostile client's would.
+            body = "&".join(f"{k}={quote(v.encode('utf-8', 'surrogatepass'))}" for k, v in (base | {field: value}).items())
+            harness.check(lambda: client.post(PAGES + action, data=body,
+                                              content_type="application/x-www-form-urlencoded"), f"{action} {field}")
+        run()
 
 
 # -- in a real browser ----------------------------------------------------------------------------------

@@ -477,13 +477,14 @@ def test_goods_filter_hold_retry_sold_out_cancel_and_qr(app, alice, bob):
 
 # -- consents, auth, the spec --------------------------------------------------------------------------
 
-def test_subscribe_consents_are_recorded_one_message_each(app, alice):
+def test_subscribe_consents_are_recorded_one_message_each(app, alice, run_jobs):
     answer = alice.call("POST", "/subscribe-consents",
                         json={"accepted": ["DEMO_reservation_subscribe", "DEMO_reservation_subscribe"],
                               "source": "booking-page"})
     assert answer.status_code == 200 and answer.json() == {"recorded": 2, "remaining": 2}
     service, _ = make_service(app)
-    alice.book(service, on_grid(app, service))  # the confirmation spends one
+    alice.book(service, on_grid(app, service))
+    run_jobs()  # the confirmation goes out as a subscribe message and spends one
     again = alice.call("POST", "/subscribe-consents", json={"accepted": []})
     assert again.json() == {"recorded": 0, "remaining": 1}
     bad = alice.call("POST", "/subscribe-consents", json={"accepted": ["x" * 65]})
@@ -554,11 +555,11 @@ def test_hostile_paths_and_queries_never_give_a_5xx(app, signed_in):
                      f"/holds/{2**63}/qr.png", f"/services/{2**63}/slots?day=2030-01-01",
                      f"/services/{service}/slots?day=%00", f"/services/{service}/slots?day=%ED%A0%80",
                      "/goods?counter=%00", "/goods?brand=%ED%A0%80", "/bookings/abc"):
-            harness.check(lambda: client.get("/api/mp" + path, headers=headers), path)
+            harness.check(lambda p=path: client.get("/api/mp" + p, headers=headers), path)
         for path in (f"/waitlist/{2**63}", "/waitlist/0"):
-            assert harness.check(lambda: client.delete("/api/mp" + path, headers=headers), path) == 404
+            assert harness.check(lambda p=path: client.delete("/api/mp" + p, headers=headers), path) == 404
         for path in (f"/bookings/{2**63}/cancel", f"/holds/{2**63}/cancel"):
-            assert harness.check(lambda: client.post("/api/mp" + path, headers=headers, json={}), path) == 404
+            assert harness.check(lambda p=path: client.post("/api/mp" + p, headers=headers, json={}), path) == 404
         assert harness.check(lambda: client.post("/api/mp/bookings", headers={
             **headers, "Idempotency-Key": "x" * 65}, json={})) == 400
 
