@@ -177,7 +177,8 @@ def one_booking(booking: Booking, base: str, now: datetime) -> dict[str, Any]:
 
 def mine(openid: str, base: str, now: datetime) -> dict[str, Any]:
     """Everything the shopper has coming: bookings, waiting-list places, holds (a few queries)."""
-    booked = bookings.open_of(openid)
+    today = slots.store_day(now)
+    booked = [b for b in bookings.open_of(openid) if slots.store_day(b.starts_at) >= today]  # not past visits
     places = listings.waitlist_of(openid, now)
     kept = listings.holds_of(openid)
     services = listings.services_by_id([b.service_id for b in booked] + [e.service_id for e in places])
