@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wx_service.edges.api.mp_bodies import CodeRequest, PayOrderRequest, request_schema
+from wx_service.edges.api.mp_bodies import (BookRequest, CancelRequest, CodeRequest, ConsentRequest, HoldRequest,
+                                            PayOrderRequest, RescheduleRequest, WaitlistRequest, request_schema)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -49,7 +50,9 @@ SCHEMAS: dict[str, Any] = {
         "message": {"type": "string", "description": "for people"},
         "wechat_errcode": _nullable({"type": "integer"}),
         "out_trade_no": {"type": "string", "description": "the order concerned, for payment errors"},
-        "field": {"type": "string", "description": "for a malformed body: the path of the wrong field"}}},
+        "field": {"type": "string", "description": "for a malformed body: the path of the wrong field"},
+        "can_join_waitlist": {"type": "boolean",
+                              "description": "with error=full: the time is full, POST /waitlist to wait for it"}}},
     "LevelRef": {"type": "object", "required": ["code", "name"], "additionalProperties": False, "properties": {
         "code": {"type": "string"}, "name": {"type": "string"}}},
     "Level": {"type": "object", "additionalProperties": False,
@@ -139,7 +142,9 @@ SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "Department store mini-program API", "version": "1.0.0",
              "description": "Log in with wx.login's code, bind the phone from the getPhoneNumber button, "
-                            "read the membership, and pay with WeChat Pay (JSAPI). Money is integer fen; times are ISO-8601 UTC."},
+                            "read the membership, pay with WeChat Pay (JSAPI), and reserve services and goods. "
+                            "Money is integer fen; times are ISO-8601 with their offset: UTC for the membership "
+                            "and payments, the store's +08:00 for reservations."},
     "servers": [{"url": "/api/mp"}],
     "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {
         "type": "http", "scheme": "bearer", "description": "the opaque token returned by POST /login"}}},
@@ -192,3 +197,206 @@ SPEC: dict[str, Any] = {
                                   "content": {"application/json": {"schema": {"type": "object"}}}}}}},
     },
 }
+
+
+# -- reservations (issue 11) -------------------------------------------------------------------------
+# Times are the store's wall clock with its offset (+08:00); sending one without an offset is a 400.
+
+_STORE_TIME = {"type": "string", "format": "date-time", "pattern": r"\+08:00$",
+               "description": "ISO-8601 in the store's zone, e.g. 2026-12-05T14:00:00+08:00"}
+_ID_PARAM = {"type": "integer", "minimum": 1}
+_IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": True,
+                "description": "made once per tap (e.g. a UUID) and sent again on a retry: the retry answers "
+                               "the first result with 200 instead of making a second one",
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_\\-:.]{1,64}$"}}
+
+_RESERVATION_ERRORS = {
+    400: "Malformed body, query or header (error=bad_request, idempotency_key_required), or a time without "
+         "its zone offset (error=bad_time, field=starts_at)",
+    401: "Missing, invalid or expired session token",
+    404: "No such service, resource, booking, place or hold of this shopper (error=not_found); someone "
+         "else's id is answered the same way and changes nothing",
+    409: "Refused as things stand: full (the time is full; can_join_waitlist), sold_out (every unit is "
+         "held), limit_reached (too many open bookings), too_late (inside the cut-off before the start), "
+         "not_allowed (not from its current status)",
+    422: "A well-formed time the service does not offer (error=bad_time: past, inside the lead time, beyond "
+         "the horizon, outside the counter's hours, off the grid), or an Idempotency-Key reused for "
+         "something else (error=idempotency_key_reused)",
+}
+
+
+def _rerrors(*statuses: int) -> dict[str, Any]:
+    return {str(s): _json(_ref("Error"), _RESERVATION_ERRORS[s]) for s in statuses}
+
+
+def _path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _ID_PARAM}
+
+
+def _body_of(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+_PNG = {"description": "The visit code as a QR image, for the counter to scan",
+        "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}}
+
+
+def _obj(required: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "required": list(required), "properties": required}
+
+
+RESERVATION_SCHEMAS: dict[str, Any] = {
+    "Service": _obj({
+        "id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"},
+        "counter": {"type": "string", "description": "the counter's code"},
+        "duration_minutes": {"type": "integer", "minimum": 1}, "description": {"type": "string"},
+        "lead_minutes": {"type": "integer", "description": "booked at least this long ahead"},
+        "horizon_days": {"type": "integer", "description": "booked at most this many days ahead"}}),
+    "ServiceList": _obj({
+        "services": {"type": "array", "items": _ref("Service")},
+        "subscribe_template_ids": {"type": "array", "items": {"type": "string"},
+                                   "description": "pass as tmplIds to wx.requestSubscribeMessage before booking, "
+                                                  "then report the answer to POST /subscribe-consents"}}),
+    "Slot": _obj({
+        "starts_at": _STORE_TIME, "ends_at": _STORE_TIME,
+        "capacity": {"type": "integer", "minimum": 0}, "free": {"type": "integer", "minimum": 0},
+        "waiting": {"type": "integer", "minimum": 0, "description": "shoppers on its waiting list"},
+        "can_book": {"type": "boolean"}, "can_join_waitlist": {"type": "boolean"}}),
+    "SlotList": _obj({
+        "service": _ref("Service"), "day": {"type": "string", "format": "date"},
+        "slots": {"type": "array", "items": _ref("Slot"), "description": "bookable now, earliest first"}}),
+    "Resource": _obj({"id": {"type": "integer"}, "name": {"type": "string"},
+                      "kind": {"type": "string", "description": "staff, station or room"}}),
+    "Booking": _obj({
+        "id": {"type": "integer"},
+        "status": {"type": "string", "enum": ["requested", "booked", "checked_in", "cancelled", "no_show",
+                                              "rescheduled"],
+                   "description": "requested: waits for the counter to confirm (after repeated no-shows)"},
+        "service": _ref("Service"), "resource": _nullable(_ref("Resource")),
+        "starts_at": _STORE_TIME, "ends_at": _STORE_TIME,
+        "visit_code": _nullable({"type": "string", "pattern": "^B", "description": "shown at the counter"}),
+        "qr_url": {"type": "string", "description": "GET with the bearer token: the visit code as a QR"},
+        "channel": {"type": "string"}, "previous_id": _nullable({"type": "integer",
+                                                                 "description": "the booking this one moved from"}),
+        "cancel_reason": {"type": "string"}, "created_at": _STORE_TIME,
+        "change_until": {**_STORE_TIME, "description": "the shopper can cancel or move it until then"},
+        "can_cancel": {"type": "boolean"}, "can_reschedule": {"type": "boolean"}}),
+    "BookingResult": _obj({"booking": _ref("Booking")}),
+    "WaitlistPlace": _obj({
+        "id": {"type": "integer"},
+        "status": {"type": "string", "enum": ["waiting", "offered", "booked", "lapsed", "left"]},
+        "service": _ref("Service"), "starts_at": _STORE_TIME,
+        "position": {"type": "integer", "minimum": 0, "description": "1: next in line (0 when not waiting)"},
+        "offered_until": _nullable({**_STORE_TIME, "description": "offered: accept before then"}),
+        "booking_id": _nullable({"type": "integer"}), "created_at": _STORE_TIME}),
+    "WaitlistResult": _obj({"place": _ref("WaitlistPlace")}),
+    "Goods": _obj({
+        "id": {"type": "integer"}, "counter": {"type": "string"}, "brand": {"type": "string"},
+        "product": {"type": "string"}, "variant": {"type": "string", "description": "size / colour"},
+        "available": {"type": "integer", "minimum": 0, "description": "units that can still be held"}}),
+    "GoodsList": _obj({"goods": {"type": "array", "items": _ref("Goods")}}),
+    "Hold": _obj({
+        "id": {"type": "integer"},
+        "status": {"type": "string", "enum": ["held", "confirmed", "visited", "cancelled", "expired"]},
+        "goods": _ref("Goods"), "visit_day": {"type": "string", "format": "date"},
+        "expires_at": _STORE_TIME,
+        "visit_code": _nullable({"type": "string", "pattern": "^H"}),
+        "qr_url": {"type": "string"}, "created_at": _STORE_TIME, "can_cancel": {"type": "boolean"}}),
+    "HoldResult": _obj({"hold": _ref("Hold")}),
+    "MyReservations": _obj({
+        "bookings": {"type": "array", "items": _ref("Booking"), "description": "open and checked in, soonest first"},
+        "waitlist": {"type": "array", "items": _ref("WaitlistPlace")},
+        "holds": {"type": "array", "items": _ref("Hold")}}),
+    "ConsentResult": _obj({
+        "recorded": {"type": "integer", "minimum": 0},
+        "remaining": {"type": "integer", "minimum": 0,
+                      "description": "unspent consents for the reservation template (one message each)"}}),
+    "BookRequest": request_schema(BookRequest),
+    "RescheduleRequest": request_schema(RescheduleRequest),
+    "CancelRequest": request_schema(CancelRequest),
+    "WaitlistRequest": request_schema(WaitlistRequest),
+    "HoldRequest": request_schema(HoldRequest),
+    "ConsentRequest": request_schema(ConsentRequest),
+}
+
+RESERVATION_PATHS: dict[str, Any] = {
+    "/services": {"get": {
+        "operationId": "services", "summary": "Services that can be booked", "security": _AUTH,
+        "responses": {"200": _json(_ref("ServiceList"), "Services"), **_rerrors(401)}}},
+    "/services/{service_id}/slots": {"get": {
+        "operationId": "serviceSlots", "summary": "A store day's bookable start times with what is free",
+        "security": _AUTH,
+        "parameters": [_path_id("service_id"),
+                       {"name": "day", "in": "query", "required": True,
+                        "schema": {"type": "string", "format": "date"}, "description": "the store's day"}],
+        "responses": {"200": _json(_ref("SlotList"), "Slots"), **_rerrors(400, 401, 404)}}},
+    "/bookings": {
+        "get": {"operationId": "myReservations", "summary": "My upcoming bookings, waiting-list places and holds",
+                "security": _AUTH,
+                "responses": {"200": _json(_ref("MyReservations"), "Mine"), **_rerrors(401)}},
+        "post": {"operationId": "book", "summary": "Book a start time", "security": _AUTH,
+                 "parameters": [_IDEMPOTENCY], "requestBody": _body_of("BookRequest"),
+                 "responses": {"201": _json(_ref("BookingResult"), "Booked (status booked, or requested)"),
+                               "200": _json(_ref("BookingResult"), "The same Idempotency-Key again: the first booking"),
+                               **_rerrors(400, 401, 404, 409, 422)}}},
+    "/bookings/{booking_id}": {"get": {
+        "operationId": "booking", "summary": "One of my bookings", "security": _AUTH,
+        "parameters": [_path_id("booking_id")],
+        "responses": {"200": _json(_ref("BookingResult"), "The booking"), **_rerrors(401, 404)}}},
+    "/bookings/{booking_id}/cancel": {"post": {
+        "operationId": "cancelBooking", "summary": "Cancel, with a reason, before the cut-off", "security": _AUTH,
+        "parameters": [_path_id("booking_id")], "requestBody": _body_of("CancelRequest"),
+        "responses": {"200": _json(_ref("BookingResult"), "Cancelled"), **_rerrors(400, 401, 404, 409)}}},
+    "/bookings/{booking_id}/reschedule": {"post": {
+        "operationId": "rescheduleBooking", "summary": "Move to another start time (the new one is booked first)",
+        "security": _AUTH, "parameters": [_path_id("booking_id"), _IDEMPOTENCY],
+        "requestBody": _body_of("RescheduleRequest"),
+        "responses": {"201": _json(_ref("BookingResult"), "The new booking (previous_id: the old one)"),
+                      "200": _json(_ref("BookingResult"), "The same Idempotency-Key again: the same new booking"),
+                      **_rerrors(400, 401, 404, 409, 422)}}},
+    "/bookings/{booking_id}/qr.png": {"get": {
+        "operationId": "bookingQr", "summary": "The booking's visit code as a QR image", "security": _AUTH,
+        "parameters": [_path_id("booking_id")], "responses": {"200": _PNG, **_rerrors(401, 404)}}},
+    "/waitlist": {"post": {
+        "operationId": "joinWaitlist", "summary": "Wait for a full start time", "security": _AUTH,
+        "requestBody": _body_of("WaitlistRequest"),
+        "responses": {"201": _json(_ref("WaitlistResult"), "On the list"),
+                      "200": _json(_ref("WaitlistResult"), "Already on it: the same place"),
+                      **_rerrors(400, 401, 404, 409, 422)}}},
+    "/waitlist/{entry_id}": {"delete": {
+        "operationId": "leaveWaitlist", "summary": "Leave the waiting list", "security": _AUTH,
+        "parameters": [_path_id("entry_id")],
+        "responses": {"200": _json(_ref("WaitlistResult"), "Left"), **_rerrors(401, 404, 409)}}},
+    "/waitlist/{entry_id}/accept": {"post": {
+        "operationId": "acceptOffer", "summary": "Take the place the waiting list kept for me", "security": _AUTH,
+        "parameters": [_path_id("entry_id"), _IDEMPOTENCY],
+        "responses": {"201": _json(_ref("BookingResult"), "Booked"),
+                      "200": _json(_ref("BookingResult"), "The same Idempotency-Key again: the same booking"),
+                      **_rerrors(400, 401, 404, 409)}}},
+    "/goods": {"get": {
+        "operationId": "holdableGoods", "summary": "Goods that can be held for a try-on", "security": _AUTH,
+        "parameters": [{"name": "counter", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+                       {"name": "brand", "in": "query", "schema": {"type": "string", "maxLength": 64}}],
+        "responses": {"200": _json(_ref("GoodsList"), "Goods"), **_rerrors(400, 401)}}},
+    "/holds": {"post": {
+        "operationId": "hold", "summary": "Hold one unit for a visit day", "security": _AUTH,
+        "parameters": [_IDEMPOTENCY], "requestBody": _body_of("HoldRequest"),
+        "responses": {"201": _json(_ref("HoldResult"), "Held until the end of the visit day"),
+                      "200": _json(_ref("HoldResult"), "The same Idempotency-Key again: the first hold"),
+                      **_rerrors(400, 401, 404, 409, 422)}}},
+    "/holds/{hold_id}/cancel": {"post": {
+        "operationId": "cancelHold", "summary": "Give a held unit back", "security": _AUTH,
+        "parameters": [_path_id("hold_id")],
+        "responses": {"200": _json(_ref("HoldResult"), "Cancelled"), **_rerrors(401, 404, 409)}}},
+    "/holds/{hold_id}/qr.png": {"get": {
+        "operationId": "holdQr", "summary": "The hold's visit code as a QR image", "security": _AUTH,
+        "parameters": [_path_id("hold_id")], "responses": {"200": _PNG, **_rerrors(401, 404)}}},
+    "/subscribe-consents": {"post": {
+        "operationId": "subscribeConsents", "summary": "Record what wx.requestSubscribeMessage answered",
+        "security": _AUTH, "requestBody": _body_of("ConsentRequest"),
+        "responses": {"200": _json(_ref("ConsentResult"), "Recorded: one message per accept"),
+                      **_rerrors(400, 401)}}},
+}
+
+SCHEMAS.update(RESERVATION_SCHEMAS)
+SPEC["paths"].update(RESERVATION_PATHS)
