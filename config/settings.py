@@ -115,8 +115,9 @@ class Settings:
     # Confirm new goods holds at once (no staff step).
     RESERVATION_AUTO_CONFIRM_HOLDS: bool = False
     # The mini-program's subscribe-message template for reservations (thing1 = what, time2 = when,
-    # thing3 = where, thing4 = the note), and the OA template used where no consent remains
-    # (first, keyword1 = what, keyword2 = when, keyword3 = where, remark). Empty: that channel is off.
+    # thing3 = where, thing4 = the note, phrase5 = what happened), and the OA template used where no
+    # consent remains (keyword1 = what, keyword2 = when, keyword3 = where, keyword4 = what happened,
+    # keyword5 = the note; the legacy first/remark are not shown by WeChat). Empty: that channel is off.
     RESERVATION_SUBSCRIBE_TEMPLATE_ID: str = ""
     RESERVATION_TEMPLATE_ID: str = ""
     # Seconds the emulator waits for the webhook before retrying a push (WeChat: 5).

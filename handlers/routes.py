@@ -1,7 +1,7 @@
 """Every route the service answers, in one table. Grep here for a key, a keyword or an event."""
 from __future__ import annotations
 
-from handlers import cards, content, customer_service, follow
+from handlers import cards, content, customer_service, follow, subscriptions
 from wx_service.ground.router import Router
 
 # Menu keys, also used in config/menu.json.
@@ -20,6 +20,7 @@ def build_router() -> Router:
     router.event("unsubscribe", follow.on_unsubscribe)
     router.event("scan", follow.on_scan)
     router.event("user_enter_tempsession", customer_service.mini_program_contact)  # MP contact button
+    router.event("subscribe_msg_popup_event", subscriptions.on_popup)  # one-time consents (reference §3.3)
 
     # Member card events (reference §3.4)
     router.event("user_get_card", cards.on_user_get_card)

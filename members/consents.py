@@ -54,3 +54,11 @@ def give_back(spent_for: str) -> int:
     return db.session.execute(update(SubscribeGrant).where(SubscribeGrant.spent_for == spent_for[:64],
                                                            SubscribeGrant.spent_at.is_not(None))
                               .values(spent_at=None, spent_for="")).rowcount
+
+
+def exhaust(openid: str, template_id: str, spent_for: str, *, now: datetime | None = None) -> int:
+    """WeChat says this shopper has no consent left for the template (43101): whatever our ledger
+    still counts was never WeChat's, so none of it is offered again. Returns how many."""
+    return db.session.execute(update(SubscribeGrant).where(
+        SubscribeGrant.openid == openid, SubscribeGrant.template_id == template_id,
+        SubscribeGrant.spent_at.is_(None)).values(spent_at=now or utcnow(), spent_for=spent_for[:64])).rowcount

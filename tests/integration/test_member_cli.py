@@ -111,7 +111,8 @@ def test_scheduler_registers_the_daily_jobs_in_store_time(wx, restore_tz):
         "benefits": "0 9 * * *", "levels": "0 3 * * *", "card-resync": "0 3 * * *", "points-expiry": "30 0 1 1 *",
         "reconciliation": "30 10 * * *", "pay-close-expired": "* * * * *", "pay-query-stale": "* * * * *",
         "pay-resume-codepay": "* * * * *", "desk-offers": "* * * * *",
-        "desk-marks": "* * * * *", "desk-stalled": "* * * * *"}
+        "desk-marks": "* * * * *", "desk-stalled": "* * * * *", "rsv-reminders": "* * * * *",
+        "rsv-sweep": "* * * * *", "rsv-stalled-notices": "* * * * *"}
     for name, job in jobs.items():  # every path names a function that exists
         module, _, attr = job.args[0].rpartition(".")
         assert callable(getattr(importlib.import_module(module), attr)), name

@@ -1,4 +1,5 @@
-"""What the store runs when: the daily jobs and the payment sweeps (`flask --app wsgi scheduler`).
+"""What the store runs when: the daily jobs and the sweeps of payments, the desk and reservations
+(`flask --app wsgi scheduler`).
 
 Every job is idempotent, so two schedulers, or a rerun after an outage, do no harm. Times are
 cron fields in store time (Asia/Shanghai).
@@ -28,6 +29,12 @@ SWEEP_JOBS: tuple[CronJob, ...] = (
     ("desk-offers", "* * * * *", "service_desk.jobs.sweep_offers"),
     ("desk-marks", "* * * * *", "service_desk.jobs.refresh_marks"),
     ("desk-stalled", "* * * * *", "service_desk.jobs.fail_stalled_messages"),
+    # Reservations: reminders come due (one per kind per booking, however often this runs); holds
+    # expire, waiting-list offers pass on, no-shows are marked; notices a lost or killed job left
+    # are sent again (OA templates) or marked unknown (subscribe messages).
+    ("rsv-reminders", "* * * * *", "reservations.jobs.queue_reminders"),
+    ("rsv-sweep", "* * * * *", "reservations.jobs.sweep"),
+    ("rsv-stalled-notices", "* * * * *", "reservations.jobs.resume_stalled_notices"),
 )
 
 
@@ -37,7 +44,7 @@ def build_scheduler(redis: Any):
 
 
 def start_demo_sweeps(queue: Any, every: float = 60.0) -> None:
-    """The demo's stand-in for the cron scheduler (which needs RQ): the payment sweeps on the
-    in-process queue every minute, so expired QR codes close and stalled payment-code flows resume
-    in `./dev demo` as they do in production."""
+    """The demo's stand-in for the cron scheduler (which needs RQ): the sweeps on the in-process
+    queue every minute, so expired QR codes close, stalled payment-code flows resume, and
+    reservation reminders go out in `./dev demo` as they do in production."""
     start_interval_thread(queue, (path for _name, _cron, path in SWEEP_JOBS), every)

@@ -24,6 +24,8 @@ from wx_service.edges.emulator.pay_api import bp as pay_api_bp
 from wx_service.edges.emulator.pay_state import PayEmulatorState, load_platform_cert
 from wx_service.edges.emulator.shopper import ShopperClient
 from wx_service.edges.emulator.state import PREFIX, EmulatorState, Fault
+from wx_service.edges.emulator.subscribe_api import bp as subscribe_api_bp
+from wx_service.edges.emulator.subscribe_api import decisions_of
 from wx_service.edges.emulator.template_api import bp as template_api_bp
 
 page_bp = Blueprint("emulator_page", __name__, template_folder="templates")
@@ -105,7 +107,8 @@ def shopper_action(action: str):
     image {data: base64, content_type} · voice {data: base64, format: amr|mp3|speex} ·
     tap_menu {id, content} (an option of a msgmenu the shopper was sent) ·
     contact {session_from} (the mini-program's customer-service button) ·
-    get_card {outer_str, ticket} · submit_card_form {name, phone, birthday} · view_card · del_card
+    get_card {outer_str, ticket} · submit_card_form {name, phone, birthday} · view_card · del_card ·
+    subscribe_popup {templates: {id: accept|reject}} (the OA's consent popup)
     """
     if action in ("image", "voice"):
         request.max_content_length = PAGE_MEDIA_BODY_CAP
@@ -158,6 +161,8 @@ def shopper_action(action: str):
         if action == "submit_card_form":
             return jsonify(client.submit_card_form(openid, str(data.get("name", "")), str(data.get("phone", "")),
                                                    str(data.get("birthday", ""))))
+        if action == "subscribe_popup":
+            return jsonify(client.subscribe_popup(openid, decisions_of(data)))
         if action == "view_card":
             return jsonify(client.view_card(openid))
         if action == "del_card":
@@ -240,6 +245,7 @@ def mount_emulator(app: Flask) -> EmulatorState:
     app.register_blueprint(media_api_bp, url_prefix=PREFIX)
     app.register_blueprint(oauth_api_bp, url_prefix=PREFIX)
     app.register_blueprint(template_api_bp, url_prefix=PREFIX)
+    app.register_blueprint(subscribe_api_bp, url_prefix=PREFIX)
     app.register_blueprint(pay_api_bp, url_prefix=PREFIX + "/pay")
     app.register_blueprint(page_bp, url_prefix=PREFIX)
     return state

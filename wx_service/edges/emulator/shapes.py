@@ -38,6 +38,15 @@ class TemplateSend(_Body):
     client_msg_id: str | None = None
 
 
+class SubscribeSend(_Body):
+    touser: str
+    template_id: str
+    data: dict[str, Any]
+    page: str | None = None
+    miniprogram_state: str | None = None
+    lang: str | None = None
+
+
 class MenuCreate(_Body):
     button: list[dict[str, Any]]
 

@@ -29,16 +29,22 @@ def _cdata(value: str) -> str:
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def build_push_xml(fields: list[tuple[str, Any]]) -> str:
-    """XML as WeChat writes it: strings in CDATA, numbers bare, one element per line."""
-    lines = ["<xml>"]
+def _elements(fields: list[tuple[str, Any]]) -> list[str]:
+    lines = []
     for name, value in fields:
-        if isinstance(value, int):
+        if isinstance(value, list):  # a nested block: its children, as (name, value) pairs
+            lines.append(f"<{name}>{''.join(_elements(value))}</{name}>")
+        elif isinstance(value, int):
             lines.append(f"<{name}>{value}</{name}>")
         else:
             lines.append(f"<{name}>{_cdata(str(value))}</{name}>")
-    lines.append("</xml>")
-    return "\n".join(lines)
+    return lines
+
+
+def build_push_xml(fields: list[tuple[str, Any]]) -> str:
+    """XML as WeChat writes it: strings in CDATA, numbers bare, one element per line; a list value
+    is a nested block (SubscribeMsgPopupEvent's List entries)."""
+    return "\n".join(["<xml>", *_elements(fields), "</xml>"])
 
 
 def sign_and_wrap(state: EmulatorState, plain_xml: str, mode: str, timestamp: str | None = None,
@@ -177,6 +183,36 @@ class ShopperClient:
         self.state.say(openid, "user", "contact", "event", session_from=session_from)
         self.state.open_window(openid, by_message=False, mp_session=True)
         return self.deliver(openid, fields)
+
+    # -- subscribe-message consents ----------------------------------------------------------------
+    def subscribe_popup(self, openid: str, decisions: dict[str, str], scene: int = 2) -> dict[str, Any]:
+        """The OA's consent popup: WeChat keeps a consent per accept, then pushes
+        subscribe_msg_popup_event with one List per template shown (reference §3.3)."""
+        from wx_service.edges.emulator.subscribe_api import grant
+
+        shopper = self.state.shoppers[openid]
+        grant(self.state, shopper, decisions)
+        block = [("List", [("TemplateId", t), ("SubscribeStatusString", a), ("PopupScene", scene)])
+                 for t, a in decisions.items()]
+        fields = self._common(openid, "event") + [("Event", "subscribe_msg_popup_event"),
+                                                  ("SubscribeMsgPopupEvent", block)]
+        self.state.say(openid, "user", "subscribe_popup", "event",
+                       content=" ".join(f"{t}:{a}" for t, a in decisions.items()))
+        return self.deliver(openid, fields, show_reply=False)
+
+    def request_subscribe_message(self, openid: str, decisions: dict[str, str],
+                                  report: tuple[str, str] | None = None) -> dict[str, Any]:
+        """wx.requestSubscribeMessage in the mini-program: WeChat keeps a consent per accept; with
+        `report` = (service URL, the mini-program's session token), the accepts are reported to
+        the service's API as the store's mini-program does."""
+        from wx_service.edges.emulator.subscribe_api import grant, report_to_service
+
+        shopper = self.state.mp_shopper(openid)
+        if shopper is None:
+            raise LookupError("unknown shopper")
+        result = grant(self.state, shopper, decisions)
+        reported = report_to_service(report[0], report[1], result) if report else None
+        return {"errMsg": "requestSubscribeMessage:ok", **result, "reported": reported}
 
     # -- member card -----------------------------------------------------------------------------
     def _held_code(self, openid: str, status: str | None = "NORMAL") -> tuple[str, dict[str, Any]] | None:

@@ -67,6 +67,9 @@ class Shopper:
     mp_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     mp_session_key: str = ""
     mp_login_calls: list[float] = field(default_factory=list)
+    # One-time subscribe-message consents WeChat holds for this shopper: template id -> how many
+    # accepts are left (each lets one message/subscribe/send through, reference §7.7).
+    subscribe_consents: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,6 +100,9 @@ ERRMSG = {
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
     47001: "data format error",
+    47003: "argument invalid!",
+    43101: "user refuse to accept the msg",
+    40037: "invalid template_id",
     40053: "invalid action_name",
     40016: "invalid button size",
     40056: "invalid serial code",

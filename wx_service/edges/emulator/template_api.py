@@ -1,8 +1,9 @@
 """The emulator playing WeChat's OA template message API (reference §7.6).
 
 The account's templates are the ones the service is configured with (the store's programme's
-benefit template, the desk's fallback for answers outside the window), as if added in the MP
-console.
+benefit template, the desk's fallback for answers outside the window, the reservations' notice),
+as if added in the MP console. The reservations' template is a current one: it shows its
+keywords only (the legacy `first` and `remark` are ignored, as WeChat's template UI does).
 A send to an unknown openid is 40003, to an unknown template 40037, to a shopper who does not
 follow 43004; a repeated client_msg_id returns the first send's msgid and shows nothing new.
 """
@@ -21,8 +22,19 @@ def known_templates() -> set[str]:
 
     from members.program import load_program
 
-    desk = current_app.extensions["wx"].settings.DESK_FALLBACK_TEMPLATE_ID
-    return {load_program().benefit_template_id} | ({desk} if desk else set())
+    s = current_app.extensions["wx"].settings
+    extra = {t for t in (s.DESK_FALLBACK_TEMPLATE_ID, s.RESERVATION_TEMPLATE_ID) if t}
+    return {load_program().benefit_template_id} | extra
+
+
+def template_keywords(template_id: str) -> tuple[str, ...] | None:
+    """The keywords a template shows, for templates made in the current template UI, which
+    ignores the legacy `first` and `remark` (§7.6); None: show every value (older templates)."""
+    from flask import current_app
+
+    if template_id == current_app.extensions["wx"].settings.RESERVATION_TEMPLATE_ID:
+        return ("keyword1", "keyword2", "keyword3", "keyword4", "keyword5")
+    return None
 
 
 @bp.post("/cgi-bin/message/template/send")
@@ -46,6 +58,9 @@ def template_send():
                         return jsonify(errcode=0, errmsg="ok", msgid=line["msgid"])
         msgid = state.next_msg_id()
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        shown = template_keywords(body["template_id"])
+        if shown is not None:
+            data = {k: data[k] for k in shown if isinstance(data.get(k), dict)}
         text = "\n".join(str(v.get("value", "")) for v in data.values() if isinstance(v, dict))
         state.say(shopper.openid, "account", "text", "template", content=text, template_id=body["template_id"],
                   client_msg_id=client_msg_id or "", msgid=msgid, data=data)

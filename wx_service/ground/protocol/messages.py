@@ -35,8 +35,9 @@ class Push:
 
     @property
     def event(self) -> str:
-        """The event name as wechatpy normalises it (lower case; subscribe_scan for QR follows)."""
-        return getattr(self.message, "event", "") or ""
+        """The event name as wechatpy normalises it (lower case; subscribe_scan for QR follows);
+        for an event wechatpy has no class for (subscribe_msg_popup_event), the Event field."""
+        return getattr(self.message, "event", "") or str(self.fields.get("Event") or "").strip().lower()
 
     @property
     def is_user_message(self) -> bool:
