@@ -477,7 +477,13 @@ def test_goods_filter_hold_retry_sold_out_cancel_and_qr(app, alice, bob):
 
 # -- consents, auth, the spec --------------------------------------------------------------------------
 
-def test_subscribe_consents_are_recorded_one_message_each(app, alice, run_jobs):
+def test_subscribe_consents_are_recorded_one_message_each(app, alice, emulator, run_jobs):
+    from wx_service.edges.emulator.shopper import ShopperClient
+
+    with app.app_context():  # the phone's popup, twice (WeChat keeps a consent per accept)
+        for _ in range(2):
+            ShopperClient(emulator).request_subscribe_message(
+                list(emulator.shoppers.values())[0].mp_openid, {"DEMO_reservation_subscribe": "accept"})
     answer = alice.call("POST", "/subscribe-consents",
                         json={"accepted": ["DEMO_reservation_subscribe", "DEMO_reservation_subscribe"],
                               "source": "booking-page"})
@@ -579,3 +585,27 @@ def test_times_round_trip_near_midnight_on_the_right_store_day(app, alice):
     same_instant = alice.book(service, stored.isoformat().replace("+00:00", "Z"))
     assert same_instant.status_code == 201  # any offset names the same instant
     assert same_instant.json()["booking"]["starts_at"] == made["starts_at"]
+
+
+def test_the_popups_accepts_reach_the_api_and_the_confirmation_comes_as_a_subscribe_message(
+        app, alice, emulator, run_jobs):
+    """The whole consent loop as a phone plays it: wx.requestSubscribeMessage on the emulated phone
+    (WeChat keeps one consent per accept), the mini-program reports the accepts to our API, a booking
+    spends one on its confirmation, sent as a subscribe message; the next goes the same way."""
+    from wx_service.edges.emulator.shopper import ShopperClient
+
+    template = app.extensions["wx"].settings.RESERVATION_SUBSCRIBE_TEMPLATE_ID
+    phone = list(emulator.shoppers.values())[0]
+    with app.app_context():
+        answer = ShopperClient(emulator).request_subscribe_message(
+            phone.mp_openid, {template: "accept"}, report=(alice.base, alice.token))
+    assert answer[template] == "accept" and answer["reported"] == 200
+    assert phone.subscribe_consents[template] == 1
+    service, _ = make_service(app, capacity=2)
+    booked = alice.book(service, on_grid(app, service))
+    assert booked.status_code == 201
+    run_jobs()
+    shown = [line for line in phone.chat if line["via"] == "subscribe"]
+    assert len(shown) == 1 and booked.json()["booking"]["visit_code"] in str(shown[0])
+    assert phone.subscribe_consents[template] == 0  # WeChat spent the one consent
+    assert alice.call("POST", "/subscribe-consents", json={"accepted": []}).json()["remaining"] == 0

@@ -147,6 +147,6 @@ def report_to_service(service_url: str, api_token: str, result: dict[str, str]) 
     """What the store's mini-program does with wx.requestSubscribeMessage's answer: tell the
     service which templates were accepted. Returns the HTTP status."""
     accepted = [t for t, a in result.items() if a == "accept"]
-    response = requests.post(f"{service_url}/api/mp/subscribe-consents", json={"template_ids": accepted},
+    response = requests.post(f"{service_url}/api/mp/subscribe-consents", json={"accepted": accepted, "source": "mp-popup"},
                              headers={"Authorization": f"Bearer {api_token}"}, timeout=5)
     return response.status_code
