@@ -78,14 +78,16 @@ def needs_confirmation(openid: str, now: datetime) -> bool:
 
 
 def _insert(service: Service, resource: Resource, starts_at: datetime, openid: str, idempotency_key: str, *,
-            member_id: int | None, previous_id: int | None, channel: str, status: str, now: datetime) -> Booking:
+            member_id: int | None, previous_id: int | None, channel: str, status: str, now: datetime,
+            publish: bool = True) -> Booking:
     booking = Booking(service_id=service.id, resource_id=resource.id, starts_at=starts_at,
                       ends_at=starts_at + timedelta(minutes=service.duration_minutes), openid=openid,
                       member_id=member_id, idempotency_key=idempotency_key, status=status, previous_id=previous_id,
                       channel=channel[:16], visit_code=capacity.visit_code("B"), created_at=now, changed_at=now)
     db.session.add(booking)
     db.session.flush()
-    events.booking_changed(booking)
+    if publish:
+        events.booking_changed(booking)
     return booking
 
 
@@ -104,24 +106,36 @@ def book(service_id: int, starts_at: datetime, openid: str, idempotency_key: str
     candidates = resources_of(service, resource_id)
     check_time(service, starts_at, now)
     status = REQUESTED if needs_confirmation(openid, now) else BOOKED
+    if not candidates:
+        raise SoldOut("nobody serves this service at the moment; pick another")
+    notice = None
     try:
         with db.session.begin_nested():
             # A reschedule swaps one open booking for another: it takes no second place in the limit.
             if previous_id is None and not capacity.take_open_booking(openid, _settings().RESERVATION_MAX_OPEN):
                 raise LimitReached(f"you already have {_settings().RESERVATION_MAX_OPEN} open bookings; "
                                    "cancel one or come to the ones you have first")
+            booking = _insert(service, candidates[0], starts_at, openid, idempotency_key, member_id=member_id,
+                              previous_id=previous_id, channel=channel, status=status, now=now, publish=False)
+            if previous_id is None:
+                notice = notices.add(subject(booking.id), "requested" if status == REQUESTED else "confirmed",
+                                     openid, now=now)
+            # The slot's unit last: its row lock (on a busy slot, what the other bookers queue on)
+            # is then held only for the savepoint's release and the commit.
             resource = next((r for r in candidates if capacity.take_unit(r, starts_at)), None)
             if resource is None:
                 raise SoldOut("this time is full; pick another, or join the waiting list")
-            booking = _insert(service, resource, starts_at, openid, idempotency_key, member_id=member_id,
-                              previous_id=previous_id, channel=channel, status=status, now=now)
+            if resource.id != booking.resource_id:
+                booking.resource_id = resource.id
+                db.session.flush()
     except IntegrityError:  # the same tap, retried at the same moment: its twin won
         found = _by_key(openid, idempotency_key)
         if found is None:
             raise
         return found
-    if previous_id is None:
-        notices.queue(subject(booking.id), "requested" if status == REQUESTED else "confirmed", openid, now=now)
+    events.booking_changed(booking)
+    if notice is not None:
+        notices.send_after_commit(notice)
     return booking
 
 

@@ -19,13 +19,25 @@ def queue(subject: str, kind: str, openid: str, *, now: datetime | None = None) 
     """Queue one notice; None when this subject already had one of this kind (sent or not)."""
     try:
         with db.session.begin_nested():
-            notice = Notice(subject=subject, kind=kind, openid=openid, status="pending", created_at=now or utcnow())
-            db.session.add(notice)
-            db.session.flush()
+            notice = add(subject, kind, openid, now=now)
     except IntegrityError:
         return None
-    enqueue_after_commit(SEND_JOB, notice_id=notice.id)
+    send_after_commit(notice)
     return notice
+
+
+def add(subject: str, kind: str, openid: str, *, now: datetime | None = None) -> Notice:
+    """The notice's row alone, for a subject that cannot have one of this kind yet (a booking
+    being made): no savepoint. The caller queues the send with send_after_commit once the row is
+    sure to stay (outside any savepoint that may still roll back)."""
+    notice = Notice(subject=subject, kind=kind, openid=openid, status="pending", created_at=now or utcnow())
+    db.session.add(notice)
+    db.session.flush()
+    return notice
+
+
+def send_after_commit(notice: Notice) -> None:
+    enqueue_after_commit(SEND_JOB, notice_id=notice.id)
 
 
 def of(subject: str) -> list[Notice]:
