@@ -106,24 +106,27 @@ def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    """Tokens and personal data: no shared cache or proxy may keep a copy."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def json_api_plumbing(blueprint: Blueprint, what: str) -> None:
+    """What every blueprint under /api/mp answers alike: no caching (tokens and personal data),
+    an ApiError as its JSON error, and anything else as JSON too (never an HTML 500 page)."""
+    @blueprint.after_request
+    def _no_store(response: Response) -> Response:
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @blueprint.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return error(exc.status, exc.code, exc.message, **exc.extra)
+
+    @blueprint.errorhandler(Exception)
+    def _any_error(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return error(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or exc.name)
+        log.exception("%s failure", what)
+        return error(500, "internal_error", "something went wrong on our side")
 
 
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> Response:
-    return error(exc.status, exc.code, exc.message, **exc.extra)
-
-
-@bp.errorhandler(Exception)
-def _any_error(exc: Exception) -> Response:
-    if isinstance(exc, HTTPException):
-        return error(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or exc.name)
-    log.exception("mini-program API failure")
-    return error(500, "internal_error", "something went wrong on our side")
+json_api_plumbing(bp, "mini-program API")
 
 
 @bp.route("/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

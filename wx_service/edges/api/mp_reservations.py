@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 from members import consents
 from reservations import bookings, holds, listings, slots, waitlist
@@ -28,7 +27,7 @@ from reservations.exceptions import (BadTime, LimitReached, NotAllowed, Reservat
 from reservations.models import Booking, GoodsHold, HoldableVariant, Resource, Service, WaitlistEntry
 from reservations.states import CANCELLED, OPEN
 from wx_service.edges.api import mp_sessions
-from wx_service.edges.api.mp import ApiError, _body, _member_id, authenticated, error
+from wx_service.edges.api.mp import ApiError, _body, _member_id, authenticated, error, json_api_plumbing
 from wx_service.edges.api.mp_bodies import (MAX_ID, BookRequest, CancelRequest, ConsentRequest, HoldRequest,
                                             RescheduleRequest, WaitlistRequest, parse_day)
 from wx_service.ground.db import utcnow
@@ -55,16 +54,7 @@ REFUSALS: dict[type[ReservationError], tuple[int, str]] = {
 
 # -- plumbing --------------------------------------------------------------------------------------
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    """Personal data and QR codes: no shared cache may keep a copy."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> Response:
-    return error(exc.status, exc.code, exc.message, **exc.extra)
+json_api_plumbing(bp, "mini-program reservations API")
 
 
 @bp.errorhandler(ReservationError)
@@ -72,14 +62,6 @@ def _refused(exc: ReservationError) -> Response:
     status, code = next((v for k, v in REFUSALS.items() if isinstance(exc, k)), (409, "not_allowed"))
     extra = {"can_join_waitlist": True} if code == "full" else {}
     return error(status, code, str(exc), **extra)
-
-
-@bp.errorhandler(Exception)
-def _any_error(exc: Exception) -> Response:
-    if isinstance(exc, HTTPException):
-        return error(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or exc.name)
-    log.exception("mini-program reservations API failure")
-    return error(500, "internal_error", "something went wrong on our side")
 
 
 def _id(value: int, what: str) -> int:

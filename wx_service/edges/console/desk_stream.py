@@ -20,16 +20,15 @@ connection: the session is released before streaming starts). Run gunicorn with 
 """
 from __future__ import annotations
 
-import json
 import logging
-import time
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, g, jsonify
 from redis import Redis
 
 from service_desk import access, events
 from service_desk.exceptions import NotAnAgent
+from wx_service.edges.console import sse
 from wx_service.edges.console.auth import staff_required
 from wx_service.ground.extensions import db, redis
 
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("console_desk_stream", __name__)
 
 HEARTBEAT_SECONDS = 15.0
-POLL_SECONDS = 1.0  # how long one wait on the subscription blocks (bounds the heartbeat's lateness)
 
 
 def visible(event: dict, team_id: int) -> bool:
@@ -51,40 +49,11 @@ def visible(event: dict, team_id: int) -> bool:
     return team is None or team == team_id
 
 
-def _frame(event_name: str, data: str) -> str:
-    return f"event: {event_name}\ndata: {data}\n\n"
-
-
 def stream_events(client: Redis, channel: str, team_id: int, agent_id: int,
                   heartbeat: float | None = None) -> Iterator[str]:
-    """Subscribe first, then say `ready` (a test, or the page, knows nothing is missed from here),
-    then forward visible events and heartbeats until the browser goes away. Runs after the request's
-    context is gone: it is handed the Redis client and channel, and touches nothing else."""
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    try:
-        pubsub.subscribe(channel)
-        yield "retry: 3000\n" + _frame("ready", json.dumps({"agent": agent_id, "team": team_id}))
-        last_beat = time.monotonic()
-        while True:
-            message = pubsub.get_message(timeout=POLL_SECONDS)
-            if message is not None and message.get("type") == "message":
-                raw = message["data"]
-                text = raw.decode() if isinstance(raw, bytes) else str(raw)
-                try:
-                    event = json.loads(text)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and visible(event, team_id):
-                    yield _frame("desk", json.dumps(event, separators=(",", ":")))
-            if time.monotonic() - last_beat >= (heartbeat or HEARTBEAT_SECONDS):
-                last_beat = time.monotonic()
-                yield f": heartbeat {int(time.time())}\n\n"
-    finally:
-        try:
-            pubsub.unsubscribe()
-            pubsub.close()
-        except Exception:  # the connection may be gone already; nothing left to release
-            log.debug("desk stream: closing the subscription failed", exc_info=True)
+    """The desk's events the agent's team may see, relayed as `event: desk` (see sse.relay)."""
+    return sse.relay(client, channel, "desk", {"agent": agent_id, "team": team_id},
+                     lambda event: visible(event, team_id), lambda: heartbeat or HEARTBEAT_SECONDS)
 
 
 @bp.get("/console/api/desk/stream")
@@ -96,7 +65,4 @@ def stream():
         return jsonify(error=str(exc)), 403
     team_id, agent_id = agent.team_id, agent.id
     db.session.remove()  # hold no database connection while the stream is open
-    response = Response(stream_events(redis(), events.channel(), team_id, agent_id), mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on as it comes
-    return response
+    return sse.response(stream_events(redis(), events.channel(), team_id, agent_id))

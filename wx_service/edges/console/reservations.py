@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -45,6 +44,7 @@ from reservations.exceptions import NotAllowed, ReservationError, UnknownReserva
 from reservations.models import Booking, GoodsHold
 from reservations.states import CHECKED_IN, CONFIRMED, VISITED
 from wx_service.edges.bodies import json_body
+from wx_service.edges.console import sse
 from wx_service.edges.console.auth import staff_required
 from wx_service.edges.console.bodies import (
     ReservationDecline,
@@ -63,7 +63,7 @@ NO_ROLE = "the reservation pages are for counter staff and admins; ask an admin 
           "(flask staff grant-role USER counter --counter CODE)"
 MAX_CSV_BYTES = 1_000_000
 HEARTBEAT_SECONDS = 15.0
-POLL_SECONDS = 1.0
+
 PAID = ("PAID", "PARTIALLY_REFUNDED", "REFUNDED")
 
 
@@ -357,38 +357,10 @@ def link_payment(code: str, out_trade_no: str) -> None:
 
 # -- live ----------------------------------------------------------------------------------------
 
-def _frame(event_name: str, data: str) -> str:
-    return f"event: {event_name}\ndata: {data}\n\n"
-
-
 def stream_events(client: Redis, channel: str, counter: str, heartbeat: float | None = None) -> Iterator[str]:
-    """Subscribe first, then say `ready` (the page re-reads its board then, so nothing between its
-    load and the subscription is missed), then forward the counter's events and heartbeats until
-    the browser goes away. Runs after the request's context is gone: it touches only Redis."""
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    try:
-        pubsub.subscribe(channel)
-        yield "retry: 3000\n" + _frame("ready", json.dumps({"counter": counter}))
-        last_beat = time.monotonic()
-        while True:
-            message = pubsub.get_message(timeout=POLL_SECONDS)
-            if message is not None and message.get("type") == "message":
-                raw = message["data"]
-                try:
-                    event = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and event.get("counter") == counter:
-                    yield _frame("reservations", json.dumps(event, separators=(",", ":")))
-            if time.monotonic() - last_beat >= (heartbeat or HEARTBEAT_SECONDS):
-                last_beat = time.monotonic()
-                yield f": heartbeat {int(time.time())}\n\n"
-    finally:
-        try:
-            pubsub.unsubscribe()
-            pubsub.close()
-        except Exception:  # the connection may be gone already; nothing left to release
-            log.debug("reservations stream: closing the subscription failed", exc_info=True)
+    """The counter's events, relayed as `event: reservations` (see sse.relay)."""
+    return sse.relay(client, channel, "reservations", {"counter": counter},
+                     lambda event: event.get("counter") == counter, lambda: heartbeat or HEARTBEAT_SECONDS)
 
 
 @bp.get("/api/stream")
@@ -399,7 +371,4 @@ def stream():
     if counter is None:
         return jsonify(error="no counter to follow"), 404
     db.session.remove()  # hold no database connection while the stream is open
-    response = Response(stream_events(redis(), events.channel(), counter), mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on as it comes
-    return response
+    return sse.response(stream_events(redis(), events.channel(), counter))
