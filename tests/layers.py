@@ -44,7 +44,8 @@ RULES: Mapping[str, frozenset[str]] = {
 
 # Domain code never touches the request: from flask it may take the app (for its extensions) only.
 FLASK_NAMES_ALLOWED: Mapping[str, frozenset[str]] = {
-    layer: frozenset({"current_app"}) for layer in ("members", "marketing", "payments", "service_desk", "handlers")
+    layer: frozenset({"current_app"}) for layer in ("members", "marketing", "payments", "service_desk", "reservations",
+                                                    "handlers")
 }
 
 ENQUEUE_CALLS = frozenset({"enqueue", "enqueue_in", "enqueue_after_commit"})
