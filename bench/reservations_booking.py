@@ -24,15 +24,11 @@ Results: a table on stdout and bench/results/reservations_booking.json.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform
-import statistics
 import sys
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
@@ -41,6 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import sqlalchemy as sa  # noqa: E402
+
+from bench.threaded import run_scenario  # noqa: E402
 
 DB_NAME = "wx_reservations_bench"
 SPREAD_SLOTS = 30 * 48
@@ -115,47 +113,6 @@ def seed(app) -> tuple[int, int, list]:
         hours = slots.hours_for("BENCH", [first_day + timedelta(days=n) for n in range(30)])
         starts = slots.starts_between(spread, first_day, first_day + timedelta(days=29), hours)
         return hot.id, spread.id, starts
-
-
-def run_scenario(app, clients: int, ops: int, max_seconds: float, op: Callable[[int], None]) -> dict[str, Any]:
-    """Run `op(i)` for i in 0..ops-1 on `clients` threads, one unit of work each; time it."""
-    db = app.extensions["wx"].db
-    counter = itertools.count()
-    deadline = time.monotonic() + max_seconds
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors: list[str] = []
-    barrier = threading.Barrier(clients + 1)
-
-    def worker(slot: int) -> None:
-        mine = latencies[slot]
-        barrier.wait()
-        with app.app_context():
-            while time.monotonic() < deadline:
-                i = next(counter)
-                if i >= ops:
-                    return
-                started = time.perf_counter()
-                try:
-                    with db.unit_of_work():
-                        op(i)
-                except Exception as exc:  # counted and shown: a benchmark must not hide failures
-                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
-                mine.append(time.perf_counter() - started)
-
-    with ThreadPoolExecutor(clients) as pool:
-        futures = [pool.submit(worker, slot) for slot in range(clients)]
-        barrier.wait()
-        started, cpu_started = time.perf_counter(), time.process_time()
-        for future in futures:
-            future.result()
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    flat = sorted(x for per in latencies for x in per)
-    done = len(flat)
-    return {"clients": clients, "ops": done, "seconds": round(elapsed, 3), "per_second": round(done / elapsed, 1),
-            "p50_ms": round(1000 * statistics.median(flat), 2) if flat else None,
-            "p99_ms": round(1000 * flat[min(done - 1, int(done * 0.99))], 2) if flat else None,
-            "cpu_ms_per_op": round(1000 * cpu / done, 3) if done else None,
-            "errors": len(errors), "first_error": errors[0] if errors else ""}
 
 
 def check_nothing_oversold(app) -> dict[str, int]:
