@@ -115,10 +115,11 @@ def test_the_shopper_types_the_keyword_and_taps_the_menus_button_to_reach_the_pa
                                                                                        browser):
     """On the emulated phone: 预约 gets the link in the chat; the pushed menu's 预约服务 button (a
     view button, made a full URL on this host) opens the reservation pages, signed in."""
+    from selenium.webdriver.common.by import By
+
     from tests.e2e.test_shopper_page import click_button, send_text, wait, wait_for_bubble
     from wx_service.edges.cli.wechat import MENU_FILE, load_menu
     from wx_service.ground.extensions import wechat_client
-    from selenium.webdriver.common.by import By
 
     service, _ = make_service(app)
     with app.app_context():
