@@ -1,7 +1,7 @@
 """Every route the service answers, in one table. Grep here for a key, a keyword or an event."""
 from __future__ import annotations
 
-from handlers import cards, content, customer_service, follow, subscriptions
+from handlers import cards, content, customer_service, follow, reservations, subscriptions
 from wx_service.ground.router import Router
 
 # Menu keys, also used in config/menu.json.
@@ -50,6 +50,8 @@ def build_router() -> Router:
         router.keyword(word, content.store_info)
     for word in ("会员", "我的会员", "积分"):
         router.keyword(word, cards.my_membership)
+    for word in ("预约", "预订"):
+        router.keyword(word, reservations.reservation_link)
 
     # Patterns
     router.regex(r"人工|客服|投诉", customer_service.contact_agent)

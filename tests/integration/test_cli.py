@@ -40,10 +40,24 @@ def test_demo_data_is_idempotent(app, wx):
 
 
 def test_push_menu_sends_the_repo_menu_to_wechat(app, emulator):
-    result = app.test_cli_runner().invoke(args=["push-menu"])
+    result = app.test_cli_runner().invoke(args=["push-menu", "--base-url", "https://mall.example.com/"])
     assert result.exit_code == 0, result.output
     expected = json.loads((REPO / "config" / "menu.json").read_text(encoding="utf-8"))
+    [booking] = [b for b in expected["button"][0]["sub_button"] if b["name"] == "预约服务"]
+    assert (booking["type"], booking["url"]) == ("view", "/h5/reservations")  # the H5 reservation pages
+    booking["url"] = "https://mall.example.com/h5/reservations"  # a full URL, as WeChat takes only those
     assert emulator.menu == expected
+    assert len(expected["button"]) <= 3 and all(len(b.get("sub_button", [])) <= 5 for b in expected["button"])
+
+
+def test_push_menu_needs_a_base_url_for_a_view_button_written_as_a_path(app, emulator):
+    for args in (["push-menu"], ["push-menu", "--base-url", "mall.example.com"]):
+        result = app.test_cli_runner().invoke(args=args)
+        assert result.exit_code != 0 and "is a path; pass --base-url" in result.output, result.output
+    assert emulator.menu is None
+    from_env = app.test_cli_runner().invoke(args=["push-menu"], env={"PUBLIC_BASE_URL": "https://shop.example.cn"})
+    assert from_env.exit_code == 0, from_env.output
+    assert emulator.menu["button"][0]["sub_button"][-1]["url"] == "https://shop.example.cn/h5/reservations"
 
 
 def test_push_menu_refuses_a_menu_wechat_would_refuse(app, emulator, tmp_path):

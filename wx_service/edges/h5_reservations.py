@@ -1,11 +1,13 @@
 """The OA's reservation pages (H5 inside WeChat's browser, issue 11): the services, a day's slots
-with a book button (or a join-the-waiting-list button on a full slot), and "my reservations" with
-the visit QR and cancel. Server-rendered forms, no script needed, no CDN.
+with a book button (or a join-the-waiting-list button on a full slot), the goods a shopper can hold
+for a try-on (a visit day and a hold button per size/colour), and "my reservations" with the visit
+QR and cancel. Server-rendered forms, no script needed, no CDN.
 
 Who the shopper is comes from the OA web authorization in h5.py (the openid kept in the signed
 session); a page opened without it goes through /h5/oauth/start and comes back. Every POST carries
 the session's CSRF token (the same one the pay page uses) in a hidden field, and a booking form
-carries an idempotency key made when the page was drawn, so a double tap books once. After a write
+and a hold form carry an idempotency key made when the page was drawn, so a double tap books (or
+holds) once. After a write
 the browser is redirected (POST/redirect/GET), so a reload does not post again. Bookings made here
 use channel "h5": their notices reach the shopper by the OA template message.
 
@@ -19,6 +21,8 @@ import logging
 import re
 import secrets
 from datetime import date, datetime, timedelta
+from itertools import groupby
+from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
@@ -26,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 from members.identity import OA, member_for_openid
 from reservations import bookings, holds, listings, slots, waitlist
 from reservations.exceptions import ReservationError, SoldOut
-from reservations.models import Service
+from reservations.models import HoldableVariant, Service
 from reservations.states import CANCELLED
 from wx_service.edges import h5
 from wx_service.edges.api import mp_reservations as shapes
@@ -45,7 +49,9 @@ _KEY = re.compile(r"[A-Za-z0-9_\-]{8,64}")
 # What the "my reservations" page says after a write (fixed texts: nothing from the query is echoed).
 DONE = {"booked": "预约成功 · Booked", "waitlisted": "已加入候补 · On the waiting list",
         "cancelled": "已取消预约 · Cancelled", "left": "已退出候补 · Left the waiting list",
-        "accepted": "候补成功，已为您预约 · Booked from the waiting list", "hold_cancelled": "已取消保留 · Hold cancelled"}
+        "accepted": "候补成功，已为您预约 · Booked from the waiting list", "hold_cancelled": "已取消保留 · Hold cancelled",
+        "held": "保留成功 · Held for your visit"}
+WEEKDAYS = "一二三四五六日"
 
 
 class Refused(Exception):
@@ -236,6 +242,72 @@ def join_waitlist() -> Response | tuple[str, int]:
         entry = bookings.join_waitlist(service_id, starts_at, openid, member_id=_member_id(openid))
         entry_id = entry.id
     return redirect(url_for("h5_reservations.mine", done="waitlisted", _anchor=f"place-{entry_id}"), code=303)
+
+
+# -- goods holds -----------------------------------------------------------------------------------
+
+def _goods_groups(variants: list[HoldableVariant]) -> list[dict[str, Any]]:
+    """[{counter, brands: [{brand, variants: [goods_json + its form's key]}]}], in the listing's order
+    (counter, brand, product, variant): each item's form gets its own idempotency key."""
+    groups = []
+    for counter, of_counter in groupby(variants, key=lambda v: v.counter_code):
+        brands = [{"brand": brand, "variants": [shapes.goods_json(v) | {"key": secrets.token_urlsafe(16)} for v in items]}
+                  for brand, items in groupby(of_counter, key=lambda v: v.brand)]
+        groups.append({"counter": counter, "brands": brands})
+    return groups
+
+
+def _visit_days(today: date) -> list[dict[str, str]]:
+    """Today and the next holds.MAX_DAYS_AHEAD store days, as the day picker's options."""
+    days = (today + timedelta(days=n) for n in range(holds.MAX_DAYS_AHEAD + 1))
+    return [{"value": d.isoformat(), "label": f"{d:%m-%d} 周{WEEKDAYS[d.weekday()]}" + (" 今天" if d == today else "")}
+            for d in days]
+
+
+def _goods_page(message: str = "", status: int = 200, chosen_day: str = "") -> tuple[str, int]:
+    """The holdable goods by counter and brand, with how many are free and a hold form each."""
+    today = slots.store_day(utcnow())
+    with db.unit_of_work():
+        groups = _goods_groups(listings.holdable_goods())
+    days = _visit_days(today)
+    chosen = chosen_day if any(d["value"] == chosen_day for d in days) else days[0]["value"]
+    return render_template("h5/res_goods.html", groups=groups, days=days, chosen_day=chosen, csrf=_csrf_token(),
+                           message=message), status
+
+
+@bp.get("/goods")
+def goods() -> Response | tuple[str, int]:
+    if _openid() is None:
+        return _sign_in()
+    return _goods_page()
+
+
+def _form_day(name: str = "visit_day") -> date:
+    try:
+        return parse_day(request.form.get(name))
+    except ValueError as exc:
+        raise Refused(400, f"{name} {exc}") from None
+
+
+@bp.post("/hold")
+def hold() -> Response | tuple[str, int]:
+    """Hold one unit for the chosen visit day; a refusal (none left, a day out of range, an
+    unknown item) redraws the goods with why, and changes nothing."""
+    openid = _check_form()
+    variant_id, key, visit_day = _form_id("variant_id"), _form_key(), _form_day()
+    try:
+        with db.unit_of_work():
+            made = holds.hold(variant_id, openid, key, visit_day, member_id=_member_id(openid))
+            hold_id, first = made.id, (made.variant_id, made.visit_day)
+            if first != (variant_id, visit_day):
+                raise Refused(422, "这个表单已经用过了，请刷新页面 · This form was already used; reload the page.")
+    except Refused as exc:
+        return _goods_page(exc.message, exc.status)
+    except ReservationError as exc:
+        status = next((s for k, (s, _c) in shapes.REFUSALS.items() if isinstance(exc, k)), 409)
+        return _goods_page(str(exc), status, visit_day.isoformat())
+    log.info("h5 hold %s", hold_id, extra={"openid": mask_openid(openid)})
+    return redirect(url_for("h5_reservations.mine", done="held", _anchor=f"hold-{hold_id}"), code=303)
 
 
 @bp.get("/mine")

@@ -90,7 +90,7 @@ def register(app: Flask) -> None:
                     time.sleep(0.1)
             with app.app_context():
                 try:
-                    wechat_client().menu.create(load_menu(MENU_FILE))
+                    wechat_client().menu.create(load_menu(MENU_FILE, f"http://{host}:{port}"))
                     register_demo_qr_codes()
                     click.echo(push_card())
                     with wx.db.unit_of_work():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -34,10 +35,25 @@ def _validate_menu(menu: dict) -> None:
                 raise click.ClickException(f"{child.get('name')}: a view button needs a url")
 
 
-def load_menu(path: Path) -> dict:
+def _absolute(menu: dict, base_url: str | None) -> None:
+    """A view button's url written as a path ("/h5/reservations", as the repo's file does: the
+    host differs per deployment) is made absolute on `base_url`; WeChat takes only full URLs."""
+    for button in menu.get("button") or []:
+        for child in button.get("sub_button") or [button]:
+            url = child.get("url")
+            if child.get("type") != "view" or not isinstance(url, str) or not url.startswith("/"):
+                continue
+            if not base_url or not re.match(r"^https?://[^\s/]+$", base_url.rstrip("/")):
+                raise click.ClickException(f"{child.get('name')}: the url {url} is a path; pass --base-url "
+                                           "https://your.host (or set PUBLIC_BASE_URL) to make it a full URL")
+            child["url"] = base_url.rstrip("/") + url
+
+
+def load_menu(path: Path, base_url: str | None = None) -> dict:
     """A menu file, checked against WeChat's limits before anything calls WeChat."""
     menu = json.loads(path.read_text(encoding="utf-8"))
     _validate_menu(menu)
+    _absolute(menu, base_url)
     return menu
 
 
@@ -45,9 +61,11 @@ def register(app: Flask) -> None:
     @app.cli.command("push-menu")
     @click.option("--file", "path", default=str(MENU_FILE), show_default=True,
                   type=click.Path(exists=True, dir_okay=False))
-    def push_menu(path: str) -> None:
+    @click.option("--base-url", envvar="PUBLIC_BASE_URL", default=None,
+                  help="the service's public https://host, for view buttons whose url is a path")
+    def push_menu(path: str, base_url: str | None) -> None:
         """Create the OA's custom menu from a JSON file in the repo."""
-        menu = load_menu(Path(path))
+        menu = load_menu(Path(path), base_url)
         wechat_client().menu.create(menu)
         click.echo(f"menu pushed: {len(menu['button'])} buttons")
 
