@@ -326,3 +326,19 @@ def test_an_agent_signs_in_and_cannot_open_the_cashier_page(app, base_url):
         assert answer == "403 cashier"
         driver.find_element(By.LINK_TEXT, "Back to the console's home page").click()
         WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "desk-link"))
+
+
+def test_the_demo_users_hold_the_roles_the_demo_walks_through(app):
+    from wx_service.edges.demo_data import DEMO_AGENTS, DEMO_COUNTER_STAFF, DEMO_STAFF, load_demo_desk, load_demo_staff
+
+    with uow(app):
+        load_demo_staff()
+        load_demo_desk()
+    with uow(app):
+        def held(username: str) -> frozenset[str]:
+            return staff_service.roles_of(staff_service.get_staff(username).id)
+
+        assert held(DEMO_STAFF[0]) == {"admin"}
+        assert held(DEMO_COUNTER_STAFF[0]) == {"counter", "cashier"}
+        assert staff_service.counters_of(staff_service.get_staff(DEMO_COUNTER_STAFF[0]).id) == {DEMO_COUNTER_STAFF[3]}
+        assert all(held(username) == {"agent"} for username, _, _ in DEMO_AGENTS)
