@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, render_template, request, session
 
-from members.staff import COUNTER, CASHIER, counters_of
+from members.staff import CASHIER, COUNTER, counters_of
 from payments import counter as flow
 from payments.config import PaymentsOff
 from reservations.exceptions import ReservationError
@@ -59,7 +59,7 @@ def _current_counter() -> str | None:
 
 
 @bp.get("/")
-@roles(COUNTER, CASHIER)
+@roles(CASHIER, COUNTER)
 def index():
     counter = _current_counter()
     bad = request.args.get("counter") is not None and counter != request.args.get("counter", "").strip()
@@ -77,7 +77,7 @@ def index():
 
 
 @bp.get("/api/orders")
-@roles(COUNTER, CASHIER)
+@roles(CASHIER, COUNTER)
 def recent():
     counter = request.args.get("counter") or session.get("counter")
     if not counter:
@@ -89,7 +89,7 @@ def recent():
 
 
 @bp.post("/api/orders")
-@roles(COUNTER, CASHIER)
+@roles(CASHIER, COUNTER)
 def create():
     try:
         body = json_body(NativeOrderRequest)
@@ -119,7 +119,7 @@ def create():
 
 
 @bp.get("/api/orders/<out_trade_no>")
-@roles(COUNTER, CASHIER)
+@roles(CASHIER, COUNTER)
 def show(out_trade_no: str):
     try:
         return jsonify(order=flow.order_view(out_trade_no))
@@ -128,7 +128,7 @@ def show(out_trade_no: str):
 
 
 @bp.post("/api/orders/<out_trade_no>/cancel")
-@roles(COUNTER, CASHIER)
+@roles(CASHIER, COUNTER)
 def cancel(out_trade_no: str):
     try:
         return jsonify(order=flow.cancel(out_trade_no))
@@ -139,7 +139,7 @@ def cancel(out_trade_no: str):
 
 
 @bp.get("/api/orders/<out_trade_no>/qr.png")
-@roles(COUNTER, CASHIER)
+@roles(CASHIER, COUNTER)
 def qr(out_trade_no: str):
     """The code_url as a PNG, while the order can still be paid (staff only: it is a live charge)."""
     try:
