@@ -219,9 +219,10 @@ class CardDefinition(Base):
 
 
 class StaffRole(Base):
-    """A role a staff member holds: `admin` (everything) or `counter` (one counter's reservations,
-    named by `counter_code`). A staff member with no role keeps what every signed-in staff member
-    could do before roles existed (the desk, the till); the reservation pages need one of these."""
+    """A role a staff member holds (members.staff.ROLES): `admin` (everything), `counter` (one
+    counter's reservations and till, named by `counter_code`), `cashier`, `agent` (the desk; granted
+    with the service_desk Agent row), `marketing`, `analyst`. One row per grant. A staff member with
+    no role may sign in and see the console's home page, nothing else."""
 
     __tablename__ = "staff_roles"
     __table_args__ = (UniqueConstraint("staff_id", "role", "counter_code", name="uq_staff_roles_grant"),)

@@ -1,4 +1,5 @@
-"""Store staff who sign in to the console: passwords (hashed by werkzeug), never stored plain."""
+"""Store staff who sign in to the console: passwords (hashed by werkzeug), never stored plain, and
+the roles that say which console pages each may use."""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -39,19 +40,41 @@ def authenticate(username: str, password: str) -> Staff | None:
     return staff
 
 
-ADMIN, COUNTER = "admin", "counter"
-ROLES = (ADMIN, COUNTER)
+# The console's roles (issue 12). `admin` may do everything; `counter` names one counter (its
+# reservations, its till); the others name none. Which page needs which role is declared on each
+# console route (wx_service/edges/console/auth.py) and pinned by tests/e2e/test_console_roles.py.
+ADMIN, COUNTER, CASHIER, AGENT, MARKETING, ANALYST = "admin", "counter", "cashier", "agent", "marketing", "analyst"
+ROLES = (ADMIN, COUNTER, CASHIER, AGENT, MARKETING, ANALYST)
+ROLE_LABELS = {
+    ADMIN: "admin",
+    COUNTER: "counter staff",
+    CASHIER: "cashier",
+    AGENT: "customer-service agent",
+    MARKETING: "marketing (content and campaigns)",
+    ANALYST: "read-only analyst",
+}
+
+
+def _check(role: str, counter_code: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role is one of {', '.join(ROLES)}")
+    if role == COUNTER and not counter_code:
+        raise ValueError("the counter role names one counter (its code)")
+    if role != COUNTER and counter_code:
+        raise ValueError(f"the {role} role names no counter")
+
+
+def _staff_or_refuse(username: str) -> Staff:
+    staff = get_staff(username)
+    if staff is None:
+        raise LookupError(f"no staff member {username!r}")
+    return staff
 
 
 def grant_role(username: str, role: str, counter_code: str = "") -> StaffRole:
     """Give a staff member a role (`counter` needs the counter's code). Idempotent. Flushes."""
-    if role not in ROLES:
-        raise ValueError(f"role is one of {', '.join(ROLES)}")
-    if (role == COUNTER) != bool(counter_code):
-        raise ValueError("the counter role names one counter; admin names none")
-    staff = get_staff(username)
-    if staff is None:
-        raise LookupError(f"no staff member {username!r}")
+    _check(role, counter_code)
+    staff = _staff_or_refuse(username)
     found = db.session.scalar(select(StaffRole).where(StaffRole.staff_id == staff.id, StaffRole.role == role,
                                                       StaffRole.counter_code == counter_code))
     if found is None:
@@ -59,6 +82,43 @@ def grant_role(username: str, role: str, counter_code: str = "") -> StaffRole:
         db.session.add(found)
         db.session.flush()
     return found
+
+
+def revoke_role(username: str, role: str, counter_code: str = "") -> int:
+    """Take a role away; for `counter` without a code, every counter's. The number of grants
+    removed (0 when there was none: revoking twice is harmless). Flushes."""
+    if role not in ROLES:
+        raise ValueError(f"role is one of {', '.join(ROLES)}")
+    if counter_code and role != COUNTER:
+        raise ValueError(f"the {role} role names no counter")
+    staff = _staff_or_refuse(username)
+    query = select(StaffRole).where(StaffRole.staff_id == staff.id, StaffRole.role == role)
+    if counter_code:
+        query = query.where(StaffRole.counter_code == counter_code)
+    found = db.session.scalars(query).all()
+    for grant in found:
+        db.session.delete(grant)
+    db.session.flush()
+    return len(found)
+
+
+def grants_of(staff_id: int) -> list[tuple[str, str]]:
+    """(role, counter_code) for each grant, in ROLES order then by counter."""
+    rows = db.session.execute(select(StaffRole.role, StaffRole.counter_code)
+                              .where(StaffRole.staff_id == staff_id)).all()
+    order = {role: n for n, role in enumerate(ROLES)}
+    return sorted(((role, code) for role, code in rows), key=lambda r: (order.get(r[0], len(ROLES)), r[1]))
+
+
+def roles_of(staff_id: int) -> frozenset[str]:
+    """The roles a staff member holds (a counter role once, whatever the number of counters)."""
+    return frozenset(db.session.scalars(select(StaffRole.role).where(StaffRole.staff_id == staff_id)).all())
+
+
+def may(held: frozenset[str], needed: frozenset[str] | set[str] | tuple[str, ...]) -> bool:
+    """The rule every console route applies: an admin may do anything, anyone else needs one of
+    the roles the route names."""
+    return ADMIN in held or bool(held & set(needed))
 
 
 def counters_of(staff_id: int) -> frozenset[str] | None:

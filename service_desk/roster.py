@@ -6,6 +6,7 @@ import re
 
 from sqlalchemy import select
 
+from members import staff as staff_service
 from members.models import Staff
 from service_desk.exceptions import DeskError
 from service_desk.models import Agent, Team
@@ -48,6 +49,9 @@ def add_agent(username: str, team_code: str, max_open: int = 5) -> Agent:
         db.session.add(agent)
     else:
         agent.team_id, agent.max_open = team.id, max_open
+    # The console lets in holders of the `agent` role; the row says which team. Made together here,
+    # so an agent is never shut out of the desk they were added to.
+    staff_service.grant_role(username, staff_service.AGENT)
     db.session.flush()
     return agent
 

@@ -57,6 +57,7 @@ def test_staff_scans_a_code_and_sees_the_steps_end_in_paid(app, base_url, browse
         session.add(Staff(username="till", name="收银员小王"))
         session.flush()
         staff_service.set_password("till", "correct horse battery")
+        staff_service.grant_role("till", staff_service.CASHIER)
     browser.get(f"{base_url}/console/cashier/")
     wait(browser).until(lambda d: d.find_elements(By.NAME, "username"))  # sent to sign in first
     browser.find_element(By.NAME, "username").send_keys("till")

@@ -1,6 +1,6 @@
 """Every console route is guarded: without a session a page redirects to sign-in and a JSON call
-answers 401, whatever the method; a signed-in staff member who is not a desk agent gets 403 on
-every desk call. Enumerated from the app's URL map, so a new route cannot forget its guard."""
+answers 401, whatever the method; a signed-in staff member without the agent role gets 403 on
+every desk call (which role reaches which route: test_console_roles.py). Enumerated from the app's URL map, so a new route cannot forget its guard."""
 from __future__ import annotations
 
 import re
@@ -51,6 +51,7 @@ def test_staff_who_are_not_agents_get_403_on_every_desk_call(app, base_url):
         response = console.http.request(method, base_url + path, headers={"X-CSRF-Token": console.csrf},
                                         json={}, timeout=5, allow_redirects=False)
         assert response.status_code == 403, (method, path, response.status_code, response.text[:200])
-        assert "not a customer-service agent" in response.json()["error"]
+        assert "for customer-service agent" in response.json()["error"]
+        assert response.headers["X-Console-Refused"] == "role"
     page = console.get("/console/desk")
-    assert page.status_code == 403 and "not a customer-service agent" in page.text
+    assert page.status_code == 403 and "for customer-service agent" in page.text

@@ -52,6 +52,7 @@ def sign_in(driver, base_url: str, app) -> None:
     make_staff(app, "mei")
     with uow(app):
         staff_service.set_password("mei", PASSWORD)
+        staff_service.grant_role("mei", staff_service.CASHIER)
     driver.get(f"{base_url}/console/login")
     driver.find_element(By.ID, "username").send_keys("mei")
     driver.find_element(By.ID, "password").send_keys(PASSWORD)

@@ -261,6 +261,8 @@ def console(app):
     make_staff(app, "fuzz")
     with uow(app):
         staff_service.set_password("fuzz", "fuzz-pass-1234")
+        for role in (staff_service.CASHIER, staff_service.AGENT):  # the till, the counter and the desk
+            staff_service.grant_role("fuzz", role)
     client = app.test_client()
     page = client.get("/console/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)

@@ -343,6 +343,7 @@ def _signed_in(app, base_url: str) -> tuple[requests.Session, str]:
         session.add(staff)
         session.flush()
         staff_service.set_password("cashier1", "correct horse battery")
+        staff_service.grant_role("cashier1", staff_service.CASHIER)
     s = requests.Session()
     page = s.get(f"{base_url}/console/login", timeout=5).text
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)

@@ -245,6 +245,7 @@ def till(app, base_url) -> requests.Session:
     make_staff(app, "mei")
     with uow(app):
         staff_service.set_password("mei", PASSWORD)
+        staff_service.grant_role("mei", staff_service.CASHIER)
     session = requests.Session()
     page = session.get(f"{base_url}/console/login", timeout=10).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)

@@ -34,6 +34,7 @@ def make_agent(app, team_id: int, name: str, *, status: str = "online", max_open
     with uow(app) as session:
         if password:
             staff_service.set_password(name, password)
+        staff_service.grant_role(name, staff_service.AGENT)  # as roster.add_agent does
         agent = Agent(staff_id=staff_id, team_id=team_id, status=status, max_open=max_open, open_load=0)
         session.add(agent)
         session.flush()

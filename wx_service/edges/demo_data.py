@@ -62,7 +62,8 @@ DEMO_MEMBERS = [
 
 
 # The demo's console sign-ins, printed by `serve-demo`. Only serve-demo (emulator on) sets them:
-# `demo` is an admin (every counter's reservations), `counter1` works the beauty counter only.
+# `demo` is an admin (every page, every counter's reservations), `counter1` works the beauty counter
+# (its reservations and till) and the cashier page; the desk's agents (below) hold `agent` only.
 DEMO_STAFF = ("demo", "演示店员", "demo-pass-1234")
 DEMO_COUNTER_STAFF = ("counter1", "兰蔻柜台小周", "counter1-pass-1234", "LANCOME")
 
@@ -81,8 +82,9 @@ def load_demo_staff() -> str:
             staff_service.set_password(login, secret)
     staff_service.grant_role(username, staff_service.ADMIN)
     staff_service.grant_role(counter_user, staff_service.COUNTER, counter)
+    staff_service.grant_role(counter_user, staff_service.CASHIER)
     return (f"console: http://<host>/console/ (sign in as {username} / {password}, admin; "
-            f"{counter_user} / {counter_password} for the {counter} counter)")
+            f"{counter_user} / {counter_password} for the {counter} counter and the cashier page)")
 
 
 def load_demo_members() -> int:
@@ -149,6 +151,7 @@ def load_demo_desk() -> str:
             staff_service.set_password(username, password)
         if db.session.scalar(select(Agent).where(Agent.staff_id == staff.id)) is None:
             db.session.add(Agent(staff_id=staff.id, team_id=team.id, status="online", max_open=5, open_load=0))
+        staff_service.grant_role(username, staff_service.AGENT)  # the desk's door: see roster.add_agent
     for priority, (question, pattern, answer) in enumerate(reversed(DEMO_FAQ)):
         if db.session.scalar(select(FaqEntry).where(FaqEntry.question == question)) is None:
             db.session.add(FaqEntry(question=question, pattern=pattern, is_regex=False, answer=answer,

@@ -86,13 +86,19 @@ def register(app: Flask) -> None:
             raise click.ClickException(str(exc.args[0]))
         click.echo(f"password set for {username}")
 
+    from members.staff import ROLES
+
+    def describe(role: str, counter_code: str) -> str:
+        return {"counter": f"counter of {counter_code}", "admin": "admin (everything, every counter)"}.get(role, role)
+
     @staff_group.command("grant-role")
     @click.argument("username")
-    @click.argument("role", type=click.Choice(["admin", "counter"]))
+    @click.argument("role", type=click.Choice(ROLES))
     @click.option("--counter", "counter_code", default="", help="The counter's code (the counter role names one).")
     def staff_grant_role(username: str, role: str, counter_code: str) -> None:
-        """Let a staff member see and change reservations: `admin` (every counter) or `counter`
-        (one counter's, with --counter CODE). Idempotent."""
+        """Give a staff member a console role: admin (everything), counter (one counter's
+        reservations and till, with --counter CODE), cashier, agent (prefer `desk agent-add`, which
+        also puts them in a team), marketing, analyst. Idempotent."""
         from members import staff as staff_service
 
         try:
@@ -100,7 +106,43 @@ def register(app: Flask) -> None:
                 staff_service.grant_role(username, role, counter_code.strip())
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc.args[0]))
-        click.echo(f"{username}: {role}" + (f" of {counter_code.strip()}" if role == "counter" else " (every counter)"))
+        click.echo(f"{username}: {describe(role, counter_code.strip())}")
+
+    @staff_group.command("revoke-role")
+    @click.argument("username")
+    @click.argument("role", type=click.Choice(ROLES))
+    @click.option("--counter", "counter_code", default="",
+                  help="For the counter role: only this counter's (default: every counter's).")
+    def staff_revoke_role(username: str, role: str, counter_code: str) -> None:
+        """Take a console role away (revoking one not held changes nothing and says so)."""
+        from members import staff as staff_service
+
+        try:
+            with uow():
+                removed = staff_service.revoke_role(username, role, counter_code.strip())
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc.args[0]))
+        click.echo(f"{username}: {role} revoked ({removed} grant{'s' if removed != 1 else ''})" if removed
+                   else f"{username} did not hold {role}" + (f" of {counter_code.strip()}" if counter_code else ""))
+
+    @staff_group.command("roles")
+    @click.argument("username")
+    def staff_roles(username: str) -> None:
+        """The console roles a staff member holds, one a line."""
+        from members import staff as staff_service
+
+        with uow():
+            staff = staff_service.get_staff(username)
+            if staff is None:
+                raise click.ClickException(f"no staff member {username!r}")
+            grants = staff_service.grants_of(staff.id)
+            active = staff.active
+        if not grants:
+            click.echo(f"{username}: no roles (signs in to the console's home page only)")
+        for role, code in grants:
+            click.echo(f"{username}: {describe(role, code)}")
+        if not active:
+            click.echo(f"{username} is deactivated: no role applies until reactivated")
 
     @app.cli.group("points")
     def points_group() -> None:

@@ -1,8 +1,10 @@
 """The staff console (/console): sign-in, then the pages staff work in (counter QR, cashier, the
 customer-service desk, the counters' reservations).
 
-Each page is its own blueprint module under this package; `init_app` mounts them all. Pages and
-their JSON calls share one guard (`auth.staff_required`) and one CSRF check for every write.
+Each page is its own blueprint module under this package; `init_app` mounts them all. Every route
+declares who may use it (`auth.roles(...)`, `auth.any_staff` or `auth.public`), which brings the one
+sign-in guard and the one CSRF check for every write; tests/e2e/test_console_roles.py holds the
+table of which role reaches which route.
 """
 from __future__ import annotations
 

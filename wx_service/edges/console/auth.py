@@ -5,6 +5,14 @@ store's own browsers; Flask's signed cookie (HttpOnly, SameSite=Lax, Secure in p
 smallest thing that is safe. Every non-GET request must echo the session's CSRF token (form field
 `csrf_token` or header `X-CSRF-Token`), so another site cannot make a till charge a shopper.
 Repeated failures for one username lock it out for 15 minutes (counted in Redis).
+
+Roles: every console route declares who may use it, with exactly one of `@roles("cashier", ...)`
+(those roles, and an admin always), `@any_staff` (anyone signed in: home, sign-out) or `@public`
+(the sign-in page). The declaration is kept on the view (`CONSOLE_RULE`), and
+tests/e2e/test_console_roles.py walks the URL map: a route without one fails the suite, and so does
+a role reaching a route its table says it must not. A refusal is 403 with the roles it needs, JSON
+under /api/, a page otherwise, marked `X-Console-Refused: role` (the desk's and the reservations'
+own 403s, e.g. an admin without an agent row, are the domain's word and carry no such mark).
 """
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, session, url_for
 
 from members import staff as staff_service
 from wx_service.ground import redis_keys
@@ -23,6 +31,11 @@ from wx_service.ground.extensions import db, redis, services
 bp = Blueprint("console_auth", __name__, url_prefix="/console", template_folder="templates")
 
 MAX_FAILURES = 10
+
+# The attribute a route's view carries: a frozenset of role names, or one of these two.
+CONSOLE_RULE = "console_rule"
+PUBLIC, ANY_STAFF = "public", "any staff"
+REFUSED_HEADER = "X-Console-Refused"
 
 
 def csrf_token() -> str:
@@ -40,7 +53,22 @@ def _csrf_ok() -> bool:
 
 @bp.app_context_processor
 def _template_helpers() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "current_staff": lambda: g.get("staff")}
+    return {"csrf_token": csrf_token, "current_staff": lambda: g.get("staff"), "staff_may": staff_may}
+
+
+def staff_may(*needed: str) -> bool:
+    """Whether the signed-in staff member holds one of `needed` (or is an admin): for templates
+    that show links only to pages the reader may open."""
+    held = _held_roles()
+    return held is not None and staff_service.may(held, needed)
+
+
+def _held_roles() -> frozenset[str] | None:
+    if g.get("staff") is None:
+        return None
+    if "staff_roles" not in g:
+        g.staff_roles = staff_service.roles_of(g.staff.id)
+    return g.staff_roles
 
 
 def staff_required(view: Callable) -> Callable:
@@ -65,6 +93,52 @@ def staff_required(view: Callable) -> Callable:
     return wrapped
 
 
+def _declare(view: Callable, rule: object) -> Callable:
+    setattr(view, CONSOLE_RULE, rule)
+    return view
+
+
+def public(view: Callable) -> Callable:
+    """Open to anyone (only the sign-in page)."""
+    return _declare(view, PUBLIC)
+
+
+def any_staff(view: Callable) -> Callable:
+    """Any signed-in, active staff member, whatever their roles (home, sign-out)."""
+    return _declare(staff_required(view), ANY_STAFF)
+
+
+def forbidden(needed: frozenset[str]) -> Response:
+    """The 403 for a staff member without the role: what it needs and who can grant it."""
+    names = " or ".join(staff_service.ROLE_LABELS[role] for role in sorted(needed, key=staff_service.ROLES.index))
+    reason = (f"this part of the console is for {names} (and admins); you do not hold that role. "
+              f"Ask an admin to grant it (flask staff grant-role {g.staff.username} ROLE).")
+    if "/api/" in request.path:
+        response = jsonify(error=reason, needs=sorted(needed))
+    else:
+        response = Response(render_template("console/forbidden.html", reason=reason))
+    response.status_code = 403
+    response.headers[REFUSED_HEADER] = "role"
+    return response
+
+
+def roles(*needed: str) -> Callable[[Callable], Callable]:
+    """Signed-in staff holding one of `needed` (an admin always): the route's declared rule."""
+    unknown = set(needed) - set(staff_service.ROLES)
+    if not needed or unknown:
+        raise ValueError(f"roles() names one or more of {staff_service.ROLES}, not {sorted(unknown)}")
+    rule = frozenset(needed)
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def checked(*args: Any, **kwargs: Any):
+            if not staff_service.may(_held_roles() or frozenset(), rule):
+                return forbidden(rule)
+            return view(*args, **kwargs)
+        return _declare(staff_required(checked), rule)
+    return decorate
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path on this site (no //host, no scheme): no open redirect after sign-in."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -73,6 +147,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public
 def login():
     error = ""
     if request.method == "POST":
@@ -102,13 +177,13 @@ def login():
 
 
 @bp.post("/logout")
-@staff_required
+@any_staff
 def logout():
     session.clear()
     return redirect(url_for("console_auth.login"))
 
 
 @bp.get("/")
-@staff_required
+@any_staff
 def home():
     return render_template("console/home.html")

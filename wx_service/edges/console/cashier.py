@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, render_template
 
+from members.staff import CASHIER
 from payments.cashier import MAX_AMOUNT_FEN, CashierRefused, flow_view, parse_yuan, start_codepay
 from payments.config import PaymentsOff, current_payment_config
 from wx_service.edges.bodies import json_body
-from wx_service.edges.console.auth import staff_required
+from wx_service.edges.console.auth import roles
 from wx_service.edges.console.bodies import ChargeRequest
 from wx_service.ground.extensions import db
 from wx_service.ground.validation import BadShape
@@ -20,13 +21,13 @@ bp = Blueprint("console_cashier", __name__, url_prefix="/console/cashier", templ
 
 
 @bp.get("/")
-@staff_required
+@roles(CASHIER)
 def index():
     return render_template("console/cashier.html", max_yuan=MAX_AMOUNT_FEN // 100)
 
 
 @bp.post("/api/charges")
-@staff_required
+@roles(CASHIER)
 def charge():
     """{amount: "12.30" (yuan, as typed), auth_code, counter?, description?} -> 201 the flow."""
     try:
@@ -48,7 +49,7 @@ def charge():
 
 
 @bp.get("/api/charges/<out_trade_no>")
-@staff_required
+@roles(CASHIER)
 def show(out_trade_no: str):
     view = flow_view(out_trade_no[:32])
     if view is None:

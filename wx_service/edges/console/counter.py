@@ -3,7 +3,7 @@
 Thin edge over payments.counter: parse, call, shape JSON. The page polls
 /console/counter/api/orders/<out_trade_no> every ~1.5 s and turns to 已支付 by itself. The counter id
 comes from ?counter=… (or the form) and is remembered in the session, so a till opened once as
-"1F-cosmetics" stays that counter. Every write needs the CSRF header (auth.staff_required).
+"1F-cosmetics" stays that counter. Counter staff and cashiers (auth.roles); every write needs the CSRF header.
 
 Paying after a reservation's visit: the reservation console links here with ?reservation=<visit
 code>; the page shows who and what, and sends the code with the order. The order is opened with
@@ -16,13 +16,13 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, render_template, request, session
 
-from members.staff import counters_of
+from members.staff import CASHIER, COUNTER, counters_of
 from payments import counter as flow
 from payments.config import PaymentsOff
 from reservations.exceptions import ReservationError
 from wx_service.edges.bodies import json_body
 from wx_service.edges.console import reservations
-from wx_service.edges.console.auth import staff_required
+from wx_service.edges.console.auth import roles
 from wx_service.edges.console.bodies import NativeOrderRequest
 from wx_service.ground.extensions import db
 from wx_service.ground.qr_images import qr_png_bytes
@@ -59,7 +59,7 @@ def _current_counter() -> str | None:
 
 
 @bp.get("/")
-@staff_required
+@roles(CASHIER, COUNTER)
 def index():
     counter = _current_counter()
     bad = request.args.get("counter") is not None and counter != request.args.get("counter", "").strip()
@@ -77,7 +77,7 @@ def index():
 
 
 @bp.get("/api/orders")
-@staff_required
+@roles(CASHIER, COUNTER)
 def recent():
     counter = request.args.get("counter") or session.get("counter")
     if not counter:
@@ -89,7 +89,7 @@ def recent():
 
 
 @bp.post("/api/orders")
-@staff_required
+@roles(CASHIER, COUNTER)
 def create():
     try:
         body = json_body(NativeOrderRequest)
@@ -119,7 +119,7 @@ def create():
 
 
 @bp.get("/api/orders/<out_trade_no>")
-@staff_required
+@roles(CASHIER, COUNTER)
 def show(out_trade_no: str):
     try:
         return jsonify(order=flow.order_view(out_trade_no))
@@ -128,7 +128,7 @@ def show(out_trade_no: str):
 
 
 @bp.post("/api/orders/<out_trade_no>/cancel")
-@staff_required
+@roles(CASHIER, COUNTER)
 def cancel(out_trade_no: str):
     try:
         return jsonify(order=flow.cancel(out_trade_no))
@@ -139,7 +139,7 @@ def cancel(out_trade_no: str):
 
 
 @bp.get("/api/orders/<out_trade_no>/qr.png")
-@staff_required
+@roles(CASHIER, COUNTER)
 def qr(out_trade_no: str):
     """The code_url as a PNG, while the order can still be paid (staff only: it is a live charge)."""
     try:

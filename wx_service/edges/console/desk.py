@@ -4,8 +4,10 @@ reply pages, and the JSON calls the inbox makes (/console/api/desk/...).
 A thin edge over service_desk: each call finds the signed-in staff member's agent row, runs one
 desk verb (or read) in one unit of work committed here, and shapes JSON. The desk's refusals
 become 4xx JSON `{"error": ...}` in one place (`refusal`). Live updates are desk_stream.py's,
-pictures desk_media.py's. Every route is `staff_required` (401/redirect without a session, CSRF on
-writes); a staff member who is not an agent gets 403 with the reason.
+pictures desk_media.py's. Every route needs the `agent` role (auth.roles: 401/redirect without a
+session, 403 without the role, CSRF on writes). The role opens the door, the Agent row (its team)
+does the work: `desk agent-add` makes both, so they agree; a staff member allowed in without a row
+(an admin) gets the desk's own 403 with the reason.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, render_template, request
 from markupsafe import Markup
 
+from members.staff import AGENT
 from service_desk import access, inbox, library, metrics, outbound, panel, service
 from service_desk.exceptions import (
     AlreadyTaken,
@@ -34,7 +37,7 @@ from service_desk.exceptions import (
 from service_desk.faq import BadPattern
 from service_desk.models import Agent
 from wx_service.edges.bodies import json_body
-from wx_service.edges.console.auth import staff_required
+from wx_service.edges.console.auth import roles
 from wx_service.edges.console.bodies import DeskAnswer, DeskCanned, DeskFaq, DeskNote, DeskStatus, DeskTransfer
 from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db, services
@@ -110,7 +113,7 @@ def _message(message) -> dict[str, Any]:
 # -- pages ---------------------------------------------------------------------------------------
 
 @bp.get("/console/desk")
-@staff_required
+@roles(AGENT)
 @desk_page
 def index(agent: Agent):
     return render_template("console/desk.html", agent=agent, api=API,
@@ -126,7 +129,7 @@ def _date_arg(name: str, default: date) -> date:
 
 
 @bp.get("/console/desk/metrics")
-@staff_required
+@roles(AGENT)
 @desk_page
 def metrics_page(agent: Agent):
     today = utcnow().date()
@@ -141,14 +144,14 @@ def metrics_page(agent: Agent):
 
 
 @bp.get("/console/desk/faq")
-@staff_required
+@roles(AGENT)
 @desk_page
 def faq_page(agent: Agent):
     return render_template("console/desk_faq.html", api=API, entries=[_faq(e) for e in library.list_faq()])
 
 
 @bp.get("/console/desk/canned")
-@staff_required
+@roles(AGENT)
 @desk_page
 def canned_page(agent: Agent):
     return render_template("console/desk_canned.html", api=API, replies=[_canned(r) for r in library.canned_for(agent)])
@@ -157,7 +160,7 @@ def canned_page(agent: Agent):
 # -- the inbox -----------------------------------------------------------------------------------
 
 @bp.get(f"{API}/conversations")
-@staff_required
+@roles(AGENT)
 @desk_api
 def conversations(agent: Agent):
     """?view=queue|mine|open|resolved: the list, with the tab counts beside it."""
@@ -169,14 +172,14 @@ def conversations(agent: Agent):
 
 
 @bp.get(f"{API}/counts")
-@staff_required
+@roles(AGENT)
 @desk_api
 def counts(agent: Agent):
     return jsonify(counts=inbox.counts(agent))
 
 
 @bp.get(f"{API}/conversations/<int:conversation_id>")
-@staff_required
+@roles(AGENT)
 @desk_api
 def show(agent: Agent, conversation_id: int):
     """The header (WeChat's window, who owns it, the offer) and the thread. Reads only."""
@@ -184,7 +187,7 @@ def show(agent: Agent, conversation_id: int):
 
 
 @bp.post(f"{API}/conversations/<int:conversation_id>/take")
-@staff_required
+@roles(AGENT)
 @desk_api
 def take(agent: Agent, conversation_id: int):
     """Take it from the queue (or accept one's own offer): 409 when someone else was first."""
@@ -195,7 +198,7 @@ def take(agent: Agent, conversation_id: int):
 
 
 @bp.post(f"{API}/conversations/<int:conversation_id>/open")
-@staff_required
+@roles(AGENT)
 @desk_api
 def open_(agent: Agent, conversation_id: int):
     """The agent opens the conversation: their own offer is accepted, and what they hold is read."""
@@ -207,7 +210,7 @@ def open_(agent: Agent, conversation_id: int):
 
 
 @bp.post(f"{API}/conversations/<int:conversation_id>/answer")
-@staff_required
+@roles(AGENT)
 @desk_api
 def answer(agent: Agent, conversation_id: int):
     """{body, client_key}: a customer-service message; 409 window_closed when WeChat would refuse it."""
@@ -217,7 +220,7 @@ def answer(agent: Agent, conversation_id: int):
 
 
 @bp.post(f"{API}/conversations/<int:conversation_id>/answer-template")
-@staff_required
+@roles(AGENT)
 @desk_api
 def answer_template(agent: Agent, conversation_id: int):
     """{body, client_key}: outside WeChat's window, the answer goes as the configured template."""
@@ -227,7 +230,7 @@ def answer_template(agent: Agent, conversation_id: int):
 
 
 @bp.post(f"{API}/messages/<int:message_id>/retry")
-@staff_required
+@roles(AGENT)
 @desk_api
 def retry(agent: Agent, message_id: int):
     """Send again an answer WeChat refused: the same row, the same words."""
@@ -235,7 +238,7 @@ def retry(agent: Agent, message_id: int):
 
 
 @bp.post(f"{API}/conversations/<int:conversation_id>/note")
-@staff_required
+@roles(AGENT)
 @desk_api
 def note(agent: Agent, conversation_id: int):
     body = json_body(DeskNote)
@@ -243,7 +246,7 @@ def note(agent: Agent, conversation_id: int):
 
 
 @bp.post(f"{API}/conversations/<int:conversation_id>/transfer")
-@staff_required
+@roles(AGENT)
 @desk_api
 def transfer(agent: Agent, conversation_id: int):
     """{to_agent | to_team, note}: the note is written first, so whoever gets it reads why."""
@@ -258,7 +261,7 @@ def transfer(agent: Agent, conversation_id: int):
 
 
 @bp.post(f"{API}/conversations/<int:conversation_id>/resolve")
-@staff_required
+@roles(AGENT)
 @desk_api
 def resolve(agent: Agent, conversation_id: int):
     """Close it; the shopper gets the one-tap rating when WeChat's window allows."""
@@ -267,7 +270,7 @@ def resolve(agent: Agent, conversation_id: int):
 
 
 @bp.post(f"{API}/status")
-@staff_required
+@roles(AGENT)
 @desk_api
 def status(agent: Agent):
     """{status: online|away}: online agents are offered new conversations."""
@@ -277,7 +280,7 @@ def status(agent: Agent):
 
 
 @bp.get(f"{API}/agents")
-@staff_required
+@roles(AGENT)
 @desk_api
 def agents(agent: Agent):
     """Who is on duty in the agent's team, and the teams (the transfer picker)."""
@@ -285,14 +288,14 @@ def agents(agent: Agent):
 
 
 @bp.get(f"{API}/conversations/<int:conversation_id>/panel")
-@staff_required
+@roles(AGENT)
 @desk_api
 def side_panel(agent: Agent, conversation_id: int):
     return jsonify(panel.side_panel(agent, conversation_id))
 
 
 @bp.post(f"{API}/conversations/<int:conversation_id>/phone")
-@staff_required
+@roles(AGENT)
 @desk_api
 def reveal_phone(agent: Agent, conversation_id: int):
     """The member's full phone number; who saw it and when is written down (audited)."""
@@ -300,7 +303,7 @@ def reveal_phone(agent: Agent, conversation_id: int):
 
 
 @bp.get(f"{API}/search")
-@staff_required
+@roles(AGENT)
 @desk_api
 def search(agent: Agent):
     query = request.args.get("q", "")[:100]
@@ -319,7 +322,7 @@ def _faq(entry) -> dict[str, object]:
 
 
 @bp.get(f"{API}/canned")
-@staff_required
+@roles(AGENT)
 @desk_api
 def canned(agent: Agent):
     """The agent's own and the shared canned replies (the reply box inserts their bodies)."""
@@ -327,7 +330,7 @@ def canned(agent: Agent):
 
 
 @bp.post(f"{API}/canned")
-@staff_required
+@roles(AGENT)
 @desk_api
 def save_canned(agent: Agent):
     body = json_body(DeskCanned)
@@ -336,7 +339,7 @@ def save_canned(agent: Agent):
 
 
 @bp.delete(f"{API}/canned/<int:canned_id>")
-@staff_required
+@roles(AGENT)
 @desk_api
 def delete_canned(agent: Agent, canned_id: int):
     library.delete_canned(agent, canned_id)
@@ -344,14 +347,14 @@ def delete_canned(agent: Agent, canned_id: int):
 
 
 @bp.get(f"{API}/faq")
-@staff_required
+@roles(AGENT)
 @desk_api
 def faq_list(agent: Agent):
     return jsonify(entries=[_faq(e) for e in library.list_faq()])
 
 
 @bp.post(f"{API}/faq")
-@staff_required
+@roles(AGENT)
 @desk_api
 def save_faq(agent: Agent):
     body = json_body(DeskFaq)
@@ -361,7 +364,7 @@ def save_faq(agent: Agent):
 
 
 @bp.delete(f"{API}/faq/<int:entry_id>")
-@staff_required
+@roles(AGENT)
 @desk_api
 def delete_faq(agent: Agent, entry_id: int):
     library.delete_faq(entry_id)

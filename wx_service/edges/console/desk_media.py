@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from members.staff import AGENT
 from service_desk import access, outbound
 from service_desk.exceptions import BadMessage, NotAnAgent
-from wx_service.edges.console.auth import staff_required
+from wx_service.edges.console.auth import roles
 from wx_service.edges.console.desk import REFUSED, refusal
 from wx_service.ground.extensions import db, wechat_client
 from wx_service.ground.mp_client import mp_wechat_client
@@ -38,7 +39,7 @@ def _client_for(channel: str):
 
 
 @bp.post("/console/api/desk/conversations/<int:conversation_id>/image")
-@staff_required
+@roles(AGENT)
 def upload(conversation_id: int):
     """multipart: file (jpeg/png/gif, at most 2 MB) and client_key. Uploaded to WeChat, then sent
     as an image answer (same refusals as a text answer: not yours 409, window shut 409...)."""
@@ -75,7 +76,7 @@ def upload(conversation_id: int):
 
 
 @bp.get("/console/api/desk/media/<media_id>")
-@staff_required
+@roles(AGENT)
 def media(media_id: str):
     """A picture or voice seen in a conversation the agent may see, fetched from WeChat by the server."""
     if len(media_id) > 128:

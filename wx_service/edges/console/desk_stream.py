@@ -26,10 +26,11 @@ from collections.abc import Iterator
 from flask import Blueprint, g, jsonify
 from redis import Redis
 
+from members.staff import AGENT
 from service_desk import access, events
 from service_desk.exceptions import NotAnAgent
 from wx_service.edges.console import sse
-from wx_service.edges.console.auth import staff_required
+from wx_service.edges.console.auth import roles
 from wx_service.ground.extensions import db, redis
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def stream_events(client: Redis, channel: str, team_id: int, agent_id: int,
 
 
 @bp.get("/console/api/desk/stream")
-@staff_required
+@roles(AGENT)
 def stream():
     try:
         agent = access.agent_for_staff(g.staff.id)

@@ -5,9 +5,9 @@ that tells an open board to re-read itself.
 
 A thin edge over reservations: each call finds the staff member's counters
 (`members.staff.counters_of`: None for an admin = every counter), runs one domain verb or read with
-`counters=` in one unit of work committed here, and shapes HTML or JSON. A staff member with
-neither role gets 403; a booking or hold of another counter is answered as none (404), with
-nothing changed. Every write needs the CSRF header (auth.staff_required).
+`counters=` in one unit of work committed here, and shapes HTML or JSON. Every route needs the
+`counter` role (or admin: auth.roles), else 403; a booking or hold of another counter is answered
+as none (404), with nothing changed. Every write needs the CSRF header.
 
 Live: the page holds an EventSource on /console/reservations/api/stream?counter=X. Each connection
 SUBSCRIBEs to reservations' Redis channel (reservations.events), so a booking made from the
@@ -37,7 +37,7 @@ from flask import (
 )
 from redis import Redis
 
-from members.staff import counters_of
+from members.staff import COUNTER, counters_of
 from payments import service as payment_service
 from reservations import board, bookings, catalog, events, holds, slots
 from reservations.exceptions import NotAllowed, ReservationError, UnknownReservation
@@ -45,7 +45,7 @@ from reservations.models import Booking, GoodsHold
 from reservations.states import CHECKED_IN, CONFIRMED, VISITED
 from wx_service.edges.bodies import json_body
 from wx_service.edges.console import sse
-from wx_service.edges.console.auth import staff_required
+from wx_service.edges.console.auth import roles
 from wx_service.edges.console.bodies import (
     ReservationDecline,
     ReservationScan,
@@ -163,14 +163,14 @@ def _week_context(counters: frozenset[str] | None, counter: str | None, day: dat
 # -- pages ---------------------------------------------------------------------------------------
 
 @bp.get("/")
-@staff_required
+@roles(COUNTER)
 def index():
     _counters()
     return redirect(url_for("console_reservations.day", **request.args))
 
 
 @bp.get("/day")
-@staff_required
+@roles(COUNTER)
 def day():
     with db.unit_of_work():
         counters = _counters()
@@ -179,7 +179,7 @@ def day():
 
 
 @bp.get("/week")
-@staff_required
+@roles(COUNTER)
 def week():
     with db.unit_of_work():
         counters = _counters()
@@ -188,7 +188,7 @@ def week():
 
 
 @bp.get("/goods")
-@staff_required
+@roles(COUNTER)
 def goods():
     with db.unit_of_work():
         counters = _counters()
@@ -199,7 +199,7 @@ def goods():
 
 
 @bp.get("/api/board")
-@staff_required
+@roles(COUNTER)
 def board_fragment():
     """The day's (or, with view=week, the week's) board alone: what a live page swaps in."""
     with db.unit_of_work():
@@ -221,7 +221,7 @@ def _scan_answer(found: dict[str, Any], already: bool) -> dict[str, Any]:
 
 
 @bp.post("/api/scan")
-@staff_required
+@roles(COUNTER)
 @reservation_api
 def scan(counters: frozenset[str] | None):
     """The scanner typed a visit code: check the booking in / mark the hold visited. A second scan
@@ -249,21 +249,21 @@ def _in(counters: frozenset[str] | None, counter: str) -> bool:
 
 
 @bp.post("/api/bookings/<int:booking_id>/check-in")
-@staff_required
+@roles(COUNTER)
 @reservation_api
 def check_in(counters: frozenset[str] | None, booking_id: int):
     return jsonify(board.describe_booking(bookings.check_in(booking_id, counters=counters)))
 
 
 @bp.post("/api/bookings/<int:booking_id>/confirm")
-@staff_required
+@roles(COUNTER)
 @reservation_api
 def confirm(counters: frozenset[str] | None, booking_id: int):
     return jsonify(board.describe_booking(bookings.confirm(booking_id, counters=counters)))
 
 
 @bp.post("/api/bookings/<int:booking_id>/decline")
-@staff_required
+@roles(COUNTER)
 @reservation_api
 def decline(counters: frozenset[str] | None, booking_id: int):
     reason = json_body(ReservationDecline).reason
@@ -271,14 +271,14 @@ def decline(counters: frozenset[str] | None, booking_id: int):
 
 
 @bp.post("/api/holds/<int:hold_id>/visited")
-@staff_required
+@roles(COUNTER)
 @reservation_api
 def visited(counters: frozenset[str] | None, hold_id: int):
     return jsonify(board.describe_hold(holds.visit(hold_id, counters=counters)))
 
 
 @bp.post("/api/holds/<int:hold_id>/confirm")
-@staff_required
+@roles(COUNTER)
 @reservation_api
 def confirm_hold(counters: frozenset[str] | None, hold_id: int):
     return jsonify(board.describe_hold(holds.move(hold_id, CONFIRMED, counters=counters)))
@@ -287,7 +287,7 @@ def confirm_hold(counters: frozenset[str] | None, hold_id: int):
 # -- goods ---------------------------------------------------------------------------------------
 
 @bp.post("/api/variants/<int:variant_id>")
-@staff_required
+@roles(COUNTER)
 @reservation_api
 def set_quantity(counters: frozenset[str] | None, variant_id: int):
     variant = catalog.set_holdable(variant_id, json_body(VariantQuantity).holdable, counters=counters)
@@ -295,7 +295,7 @@ def set_quantity(counters: frozenset[str] | None, variant_id: int):
 
 
 @bp.post("/api/variants/import")
-@staff_required
+@roles(COUNTER)
 @reservation_api
 def import_csv(counters: frozenset[str] | None):
     """A CSV upload (form field `file`): all rows applied, or none and the bad lines named (422)."""
@@ -364,7 +364,7 @@ def stream_events(client: Redis, channel: str, counter: str, heartbeat: float | 
 
 
 @bp.get("/api/stream")
-@staff_required
+@roles(COUNTER)
 def stream():
     with db.unit_of_work():
         counter = _counter(_counters())
