@@ -8,7 +8,7 @@ backfilled with `agent`). Till staff get no role by guess: after upgrading, gran
 
 Revision ID: 0010
 Revises: 0009
-Create Date: 2026-12-10 10:00:00
+Create Date: 2026-12-03 12:20:00
 """
 from alembic import op
 import sqlalchemy as sa
