@@ -1,0 +1,81 @@
+"""The audit log page (/console/audit): every staff write, newest first, searchable by staff
+username, action prefix, subject and a range of store days (Asia/Shanghai), and the same search
+exported as CSV (?format=csv, streamed, safe to open in a spreadsheet: see members.audit.safe_cell).
+
+Admins only. Until the console has a general role decorator, "admin" is checked here the way the
+reservation pages check it: `members.staff.counters_of(staff_id) is None`.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, abort, g, render_template, request, stream_with_context
+
+from members import audit
+from members.staff import counters_of
+from wx_service.edges.console.auth import staff_required
+from wx_service.ground.extensions import db
+
+bp = Blueprint("console_audit", __name__, url_prefix="/console/audit", template_folder="templates")
+
+PAGE_SIZE = 50
+NOT_ADMIN = "the audit log is for admins (flask staff grant-role USER admin)"
+
+
+def _admin_only() -> None:
+    if counters_of(g.staff.id) is not None:
+        abort(Response(render_template("console/audit_forbidden.html", reason=NOT_ADMIN), 403))
+
+
+def _day(name: str, errors: list[str]) -> date | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors.append(f"{name} is a date, YYYY-MM-DD (got {raw[:20]!r})")
+        return None
+
+
+def _filters() -> tuple[audit.Filters, list[str]]:
+    errors: list[str] = []
+    filters = audit.Filters(staff=(request.args.get("staff") or "").strip()[:64],
+                            action=(request.args.get("action") or "").strip()[:48],
+                            subject=(request.args.get("subject") or "").strip()[:96],
+                            since=_day("since", errors), until=_day("until", errors))
+    return filters, errors
+
+
+@bp.get("")
+@staff_required
+def index():
+    with db.unit_of_work():
+        _admin_only()
+    filters, errors = _filters()
+    if errors:
+        abort(Response(render_template("console/audit_forbidden.html", reason="; ".join(errors)), 400))
+    if request.args.get("format") == "csv":
+        return _csv(filters)
+    try:
+        number = max(1, int(request.args.get("page") or 1))
+    except ValueError:
+        number = 1
+    with db.unit_of_work():
+        rows, more = audit.page(filters, number, PAGE_SIZE)
+        shown = [{"id": r.entry.id, "at": audit.local_time(r.entry.at), "who": r.who, "action": r.entry.action,
+                  "subject": r.entry.subject, "before": audit.json_text(r.entry.before),
+                  "after": audit.json_text(r.entry.after), "detail": r.entry.detail} for r in rows]
+    args = {k: v for k, v in request.args.items() if k not in ("page", "format")}
+    return render_template("console/audit.html", rows=shown, filters=filters, page=number, more=more, args=args)
+
+
+def _csv(filters: audit.Filters) -> Response:
+    def body():
+        with db.unit_of_work():
+            yield from audit.csv_lines(audit.iter_rows(filters))
+
+    stamp = date.today().isoformat()
+    return Response(stream_with_context(body()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"',
+                             "Cache-Control": "no-store"})
