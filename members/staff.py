@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from members import audit
 from members.models import Staff, StaffRole
 from wx_service.ground.extensions import db
 
@@ -43,8 +44,10 @@ ADMIN, COUNTER = "admin", "counter"
 ROLES = (ADMIN, COUNTER)
 
 
-def grant_role(username: str, role: str, counter_code: str = "") -> StaffRole:
-    """Give a staff member a role (`counter` needs the counter's code). Idempotent. Flushes."""
+def grant_role(username: str, role: str, counter_code: str = "", *, by_staff_id: int | None = None,
+               detail: str = "") -> StaffRole:
+    """Give a staff member a role (`counter` needs the counter's code). Idempotent. Flushes.
+    A new grant is audited as `role.grant` by `by_staff_id` (None: a CLI run, detail "cli")."""
     if role not in ROLES:
         raise ValueError(f"role is one of {', '.join(ROLES)}")
     if (role == COUNTER) != bool(counter_code):
@@ -55,10 +58,20 @@ def grant_role(username: str, role: str, counter_code: str = "") -> StaffRole:
     found = db.session.scalar(select(StaffRole).where(StaffRole.staff_id == staff.id, StaffRole.role == role,
                                                       StaffRole.counter_code == counter_code))
     if found is None:
+        roles_before = _role_names(staff.id)
         found = StaffRole(staff_id=staff.id, role=role, counter_code=counter_code)
         db.session.add(found)
         db.session.flush()
+        audit.record(by_staff_id, "role.grant", f"staff:{staff.id}", before={"roles": roles_before},
+                     after={"roles": _role_names(staff.id)},
+                     detail=detail or (audit.CLI if by_staff_id is None else ""))
     return found
+
+
+def _role_names(staff_id: int) -> list[str]:
+    """A staff member's grants as sorted text: "admin", "counter:1F-cosmetics"."""
+    rows = db.session.execute(select(StaffRole.role, StaffRole.counter_code).where(StaffRole.staff_id == staff_id))
+    return sorted(f"{role}:{code}" if code else role for role, code in rows)
 
 
 def counters_of(staff_id: int) -> frozenset[str] | None:

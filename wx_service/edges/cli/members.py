@@ -49,6 +49,8 @@ def register(app: Flask) -> None:
     """Adds the members' commands to `app.cli`."""
     from members.exceptions import MembershipError
 
+    from members import audit
+
     def uow():
         return app.extensions["wx"].db.unit_of_work()
 
@@ -69,7 +71,11 @@ def register(app: Flask) -> None:
         with uow():
             if db.session.scalar(select(Staff).where(Staff.username == username)) is not None:
                 raise click.ClickException(f"staff {username!r} already exists")
-            db.session.add(Staff(username=username, name=name))
+            added = Staff(username=username, name=name)
+            db.session.add(added)
+            db.session.flush()
+            audit.record(None, "staff.add", f"staff:{added.id}", after={"username": username, "name": name},
+                         detail=audit.CLI)
         click.echo(f"staff {username} ({name}) added")
 
     @staff_group.command("password")
@@ -81,7 +87,8 @@ def register(app: Flask) -> None:
 
         try:
             with uow():
-                staff_service.set_password(username, password)
+                changed = staff_service.set_password(username, password)
+                audit.record(None, "staff.password", f"staff:{changed.id}", detail=audit.CLI)
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc.args[0]))
         click.echo(f"password set for {username}")
@@ -90,14 +97,17 @@ def register(app: Flask) -> None:
     @click.argument("username")
     @click.argument("role", type=click.Choice(["admin", "counter"]))
     @click.option("--counter", "counter_code", default="", help="The counter's code (the counter role names one).")
-    def staff_grant_role(username: str, role: str, counter_code: str) -> None:
+    @click.option("--staff", "by_username", default=None,
+                  help="Who grants it (for the audit log; without it the entry says `cli`).")
+    def staff_grant_role(username: str, role: str, counter_code: str, by_username: str | None) -> None:
         """Let a staff member see and change reservations: `admin` (every counter) or `counter`
         (one counter's, with --counter CODE). Idempotent."""
         from members import staff as staff_service
 
         try:
             with uow():
-                staff_service.grant_role(username, role, counter_code.strip())
+                by = _staff(by_username).id if by_username else None
+                staff_service.grant_role(username, role, counter_code.strip(), by_staff_id=by)
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc.args[0]))
         click.echo(f"{username}: {role}" + (f" of {counter_code.strip()}" if role == "counter" else " (every counter)"))
