@@ -6,10 +6,14 @@ or deletes an entry; the database refuses to (migration 0011's triggers). It liv
 lowest domain package, so every domain package and edge can call it.
 
 Actions are dotted nouns and verbs, searched by prefix ("points." finds every points action):
-points.adjust, points.approve, points.reject, refund.request, role.grant, desk.phone_reveal,
-reservation.check_in / .confirm / .decline / .hold_visited / .hold_confirm / .variant_quantity /
-.variant_import, order.create, order.cancel. Subjects name the thing written: "member:12",
-"adjustment:3", "order:N…", "booking:5", "hold:7", "variant:9", "staff:4", "counter:1F-x".
+points.adjust, points.approve, points.reject (members.points); coupon.redeem (members.coupons);
+role.grant (members.staff), role.desk_agent, staff.add, staff.password (the CLI); refund.request
+(payments.jobs); order.create, order.cancel (payments.counter / payments.cashier);
+desk.phone_reveal (service_desk.panel); reservation.check_in / .confirm / .decline /
+.hold_visited / .hold_confirm / .variant_quantity / .variant_import (the reservation console).
+Subjects name the thing written: "member:12", "adjustment:3", "coupon:4", "order:N…", "booking:5",
+"hold:7", "variant:9", "variants:csv", "staff:4". A repeat that changes nothing (an idempotent
+grant, a second check-in) records nothing.
 
 A write with no staff member behind it (a CLI run without --staff) is recorded with staff_id NULL
 and detail "cli".

@@ -296,3 +296,33 @@ def test_csv_lines_parse_back_to_the_entries(app):
     assert rows == [list(audit.CSV_COLUMNS),
                     [str(entry_id), "2026-03-01 10:03:04", "lin", "points.adjust", "member:1",
                      '{"points_balance":0}', '{"note":"退货, \\"整单\\"","points_balance":-5}', "'=1+1"]]
+
+
+# -- coupons and desk agents -----------------------------------------------------------------------
+
+def test_a_coupon_redeemed_at_the_counter_is_recorded_once(app):
+    from members import coupons
+
+    carol = make_staff(app, "carol")
+    member = make_member(app)
+    with uow(app):
+        coupon = coupons.issue(member, "birthday", "生日礼券", 5_000, 30, "birthday:x:2026")[0]
+        code, coupon_id = coupon.code, coupon.id
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["coupon", "redeem", code, "--staff", "carol"]).exit_code == 0
+    assert runner.invoke(args=["coupon", "redeem", code, "--staff", "carol"]).exit_code != 0  # refused: none
+    assert [shape(e) for e in entries(app)] == [
+        (carol, "coupon.redeem", f"coupon:{coupon_id}", {"redeemed": False},
+         {"redeemed": True, "member": member, "value_fen": 5_000}, "")]
+
+
+def test_making_a_staff_member_a_desk_agent_is_recorded_as_the_clis(app):
+    lin = make_staff(app, "lin")
+    make_team(app, "LANCOME")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["desk", "agent-add", "lin", "LANCOME", "--max-open", "3"]).exit_code == 0
+    assert runner.invoke(args=["desk", "agent-add", "ghost", "LANCOME"]).exit_code != 0
+    rows = entries(app)
+    assert [(e.staff_id, e.action, e.subject, e.detail) for e in rows] == [(None, "role.desk_agent", f"staff:{lin}",
+                                                                           "cli")]
+    assert rows[0].after["team"] == "LANCOME" and rows[0].after["max_open"] == 3

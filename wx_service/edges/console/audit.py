@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, g, render_template, request, strea
 from members import audit
 from members.staff import counters_of
 from wx_service.edges.console.auth import staff_required
+from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db
 
 bp = Blueprint("console_audit", __name__, url_prefix="/console/audit", template_folder="templates")
@@ -75,7 +76,7 @@ def _csv(filters: audit.Filters) -> Response:
         with db.unit_of_work():
             yield from audit.csv_lines(audit.iter_rows(filters))
 
-    stamp = date.today().isoformat()
+    stamp = audit.local_time(utcnow())[:10]  # the store's day
     return Response(stream_with_context(body()), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"',
                              "Cache-Control": "no-store"})
