@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from members import audit
 from members.exceptions import CouponNotRedeemable
 from members.models import Coupon
 from wx_service.ground.db import utcnow
@@ -58,6 +59,9 @@ def redeem(code: str, staff_id: int | None, now: datetime | None = None) -> Coup
         if coupon.redeemed_at is not None and coupon.redeemed_at != now:
             raise CouponNotRedeemable("this coupon was already redeemed")
         raise CouponNotRedeemable("this coupon has expired")
+    audit.record(staff_id, "coupon.redeem", f"coupon:{coupon.id}", before={"redeemed": False},
+                 after={"redeemed": True, "member": coupon.member_id, "value_fen": coupon.value_fen},
+                 detail="" if staff_id is not None else audit.CLI)
     return coupon
 
 

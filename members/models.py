@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wx_service.ground.db import Base, UTCDateTime, utcnow
@@ -248,3 +250,25 @@ class SubscribeGrant(Base):
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     spent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     spent_for: Mapped[str] = mapped_column(String(64), default="")
+
+
+class AuditEntry(Base):
+    """One staff write, appended by `members.audit.record` in the writer's own unit of work (so a
+    rolled-back write leaves no entry). Append-only: no code path updates or deletes a row, and the
+    database refuses to (a trigger, see migration 0011). `staff_id` is NULL for a CLI run without
+    a staff member; `subject` names what was written ("member:12", "order:N…", "booking:5")."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_at_id", "at", "id"),
+                      Index("ix_audit_entries_staff_id_at", "staff_id", "at"),
+                      Index("ix_audit_entries_action", "action"),
+                      Index("ix_audit_entries_subject", "subject"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    action: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str] = mapped_column(String(96), default="")
+    before: Mapped[Any | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    after: Mapped[Any | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from members import ledger
+from members import audit, ledger
 from members.exceptions import (
     ApprovalRequired,
     RefundExceedsPayment,
@@ -115,7 +115,12 @@ def request_adjustment(member_id: int, delta: int, reason: str, staff_id: int) -
     db.session.add(adjustment)
     db.session.flush()
     if abs(delta) <= load_program().adjustment_needs_approval_above:
-        _apply(adjustment, approved_by_id=None)
+        _apply(adjustment, approved_by_id=None)  # locks and re-reads the member: its balance is current
+    # Pending: the balance is not touched (yet), so before and after are the same.
+    before = member.points_balance - (delta if adjustment.status == "applied" else 0)
+    audit.record(staff_id, "points.adjust", f"member:{member.id}", before={"points_balance": before},
+                 after={"points_balance": member.points_balance, "adjustment": adjustment.id, "delta": delta,
+                        "status": adjustment.status}, detail=adjustment.reason)
     return adjustment
 
 
@@ -133,6 +138,11 @@ def approve_adjustment(adjustment_id: int, approver_id: int) -> PointsAdjustment
     if approver_id == adjustment.requested_by_id:
         raise SameStaffCannotApprove("a second staff member must approve this adjustment")
     _apply(adjustment, approved_by_id=approver_id)
+    member = get_member(adjustment.member_id)  # locked and re-read by _apply: its balance is current
+    audit.record(approver_id, "points.approve", f"adjustment:{adjustment.id}",
+                 before={"status": "pending", "points_balance": member.points_balance - adjustment.delta},
+                 after={"status": adjustment.status, "points_balance": member.points_balance,
+                        "member": member.id, "delta": adjustment.delta}, detail=adjustment.reason)
     return adjustment
 
 
@@ -141,6 +151,9 @@ def reject_adjustment(adjustment_id: int, staff_id: int) -> PointsAdjustment:
     if adjustment.status == "pending":
         adjustment.status, adjustment.approved_by_id, adjustment.decided_at = "rejected", staff_id, utcnow()
         db.session.flush()
+        audit.record(staff_id, "points.reject", f"adjustment:{adjustment.id}", before={"status": "pending"},
+                     after={"status": "rejected", "member": adjustment.member_id, "delta": adjustment.delta},
+                     detail=adjustment.reason)
     return adjustment
 
 

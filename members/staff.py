@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from members import audit
 from members.models import Staff, StaffRole
 from wx_service.ground.extensions import db
 
@@ -71,22 +72,30 @@ def _staff_or_refuse(username: str) -> Staff:
     return staff
 
 
-def grant_role(username: str, role: str, counter_code: str = "") -> StaffRole:
-    """Give a staff member a role (`counter` needs the counter's code). Idempotent. Flushes."""
+def grant_role(username: str, role: str, counter_code: str = "", *, by_staff_id: int | None = None,
+               detail: str = "") -> StaffRole:
+    """Give a staff member a role (`counter` needs the counter's code). Idempotent. Flushes.
+    A new grant is audited as `role.grant` by `by_staff_id` (None: a CLI run, detail "cli")."""
     _check(role, counter_code)
     staff = _staff_or_refuse(username)
     found = db.session.scalar(select(StaffRole).where(StaffRole.staff_id == staff.id, StaffRole.role == role,
                                                       StaffRole.counter_code == counter_code))
     if found is None:
+        roles_before = _role_names(staff.id)
         found = StaffRole(staff_id=staff.id, role=role, counter_code=counter_code)
         db.session.add(found)
         db.session.flush()
+        audit.record(by_staff_id, "role.grant", f"staff:{staff.id}", before={"roles": roles_before},
+                     after={"roles": _role_names(staff.id)},
+                     detail=detail or (audit.CLI if by_staff_id is None else ""))
     return found
 
 
-def revoke_role(username: str, role: str, counter_code: str = "") -> int:
+def revoke_role(username: str, role: str, counter_code: str = "", *, by_staff_id: int | None = None,
+                detail: str = "") -> int:
     """Take a role away; for `counter` without a code, every counter's. The number of grants
-    removed (0 when there was none: revoking twice is harmless). Flushes."""
+    removed (0 when there was none: revoking twice is harmless). Flushes. A removal is audited as
+    `role.revoke`."""
     if role not in ROLES:
         raise ValueError(f"role is one of {', '.join(ROLES)}")
     if counter_code and role != COUNTER:
@@ -96,9 +105,14 @@ def revoke_role(username: str, role: str, counter_code: str = "") -> int:
     if counter_code:
         query = query.where(StaffRole.counter_code == counter_code)
     found = db.session.scalars(query).all()
+    if not found:
+        return 0
+    roles_before = _role_names(staff.id)
     for grant in found:
         db.session.delete(grant)
     db.session.flush()
+    audit.record(by_staff_id, "role.revoke", f"staff:{staff.id}", before={"roles": roles_before},
+                 after={"roles": _role_names(staff.id)}, detail=detail or (audit.CLI if by_staff_id is None else ""))
     return len(found)
 
 
@@ -119,6 +133,12 @@ def may(held: frozenset[str], needed: frozenset[str] | set[str] | tuple[str, ...
     """The rule every console route applies: an admin may do anything, anyone else needs one of
     the roles the route names."""
     return ADMIN in held or bool(held & set(needed))
+
+
+def _role_names(staff_id: int) -> list[str]:
+    """A staff member's grants as sorted text: "admin", "counter:1F-cosmetics"."""
+    rows = db.session.execute(select(StaffRole.role, StaffRole.counter_code).where(StaffRole.staff_id == staff_id))
+    return sorted(f"{role}:{code}" if code else role for role, code in rows)
 
 
 def counters_of(staff_id: int) -> frozenset[str] | None:

@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from members import audit
 from payments import codepay, money, states
 from payments.codepay import Answer, Call, Step
 from payments.config import current_payment_config
@@ -121,6 +122,9 @@ def start_codepay(amount_fen: int, auth_code: str, counter: str, staff_id: int |
     order.staff_id = staff_id
     order.source = "cashier"
     db.session.flush()
+    audit.record(staff_id, "order.create", f"order:{order.out_trade_no}",
+                 after={"kind": "codepay", "amount_fen": amount_fen, "counter": counter, "state": order.state,
+                        "source": order.source})
     key = redis_keys.cashier_auth_code(appid, order.out_trade_no, AUTH_CODE_TTL)
     # Written before commit: if the commit fails, the key is orphaned and expires in 120 s.
     redis().set(key.name, code, ex=key.ttl)

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from members import ledger
+from members import audit, ledger
 from payments import money, service, states
 from payments.config import current_payment_config
 from payments.exceptions import VerificationFailed
@@ -170,6 +170,9 @@ def open_native_order(amount_fen: int, counter: str, staff_id: int | None, descr
         order.counter = counter
         order.staff_id = staff_id
         order.source = (source or "")[:64]
+        audit.record(staff_id, "order.create", f"order:{out_trade_no}",
+                     after={"kind": "native", "amount_fen": amount_fen, "counter": counter, "state": order.state,
+                            "source": order.source})
     gateway = config.gateway(appid)
 
     def store(order: Order, code_url: str) -> None:
@@ -239,7 +242,7 @@ def recent_orders(counter: str, limit: int = 10) -> list[dict[str, Any]]:
         return [view(o) for o in rows]
 
 
-def cancel(out_trade_no: str) -> dict[str, Any]:
+def cancel(out_trade_no: str, staff_id: int | None = None) -> dict[str, Any]:
     """Staff cancels an unpaid QR: close it at WeChat, then close it here under the order lock.
 
     The close itself is payments.jobs.close_order (the same rules the expiry sweep uses): if WeChat
@@ -253,9 +256,13 @@ def cancel(out_trade_no: str) -> dict[str, Any]:
         order = _get_native(out_trade_no)
         if states.State(order.state) not in states.UNPAID:
             return view(order)
+        before = order.state
     try:
         with db.unit_of_work():
             state = jobs.close_order(out_trade_no)
+            if state != before:  # audited with the close it describes (paid meanwhile: that is what it did)
+                audit.record(staff_id, "order.cancel", f"order:{out_trade_no}", before={"state": before},
+                             after={"state": state})
     except jobs.RetryLater:
         log.warning("cancel not confirmed by WeChat Pay", extra={"out_trade_no": out_trade_no})
         raise OutcomeUnknown("WeChat Pay did not confirm the cancel; the QR is not cancelled yet, "

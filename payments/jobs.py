@@ -29,6 +29,7 @@ from typing import Any, Mapping
 
 from sqlalchemy import or_, select, update
 
+from members import audit
 from payments import money, service, states
 from payments import refunds as rules
 from payments.config import PaymentConfig, current_payment_config
@@ -190,11 +191,12 @@ def new_refund_no() -> str:
 
 
 def request_refund(out_trade_no: str, amount_fen: int, reason: str,
-                   out_refund_no: str | None = None) -> Refund:
+                   out_refund_no: str | None = None, *, staff_id: int | None = None, audit_detail: str = "") -> Refund:
     """Record a refund (PROCESSING) and queue the call to WeChat after commit. Flush only.
 
     Idempotent by out_refund_no: asking again with the same number and amount returns the
     first refund and sends nothing new. Raises service.UnknownOrder / service.RefundRefused.
+    A new refund is audited (`refund.request` on the order) as `staff_id`'s, or the CLI's when None.
     """
     reason = (reason or "").strip()
     if len(reason) > 80:
@@ -203,6 +205,15 @@ def request_refund(out_trade_no: str, amount_fen: int, reason: str,
     if created:
         refund.reason = reason
         db.session.flush()
+        order = service.get_order(out_trade_no)
+        others = db.session.scalars(select(Refund).where(Refund.order_id == refund.order_id, Refund.id != refund.id))
+        committed_before = rules.committed_fen(others)
+        audit.record(staff_id, "refund.request", f"order:{out_trade_no}",
+                     before={"state": order.state, "refunds_committed_fen": committed_before},
+                     after={"out_refund_no": refund.out_refund_no, "amount_fen": refund.amount_fen,
+                            "refunds_committed_fen": committed_before + refund.amount_fen, "status": refund.status,
+                            "reason": reason},
+                     detail=audit_detail or (audit.CLI if staff_id is None else ""))
         enqueue_after_commit("payments.jobs.refund", out_refund_no=refund.out_refund_no)
     return refund
 

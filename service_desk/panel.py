@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 
+from members import audit
 from members.cards import masked as masked_card
 from members.models import Member, MemberCard, Staff
 from payments.models import Order, Refund
@@ -169,6 +170,9 @@ def reveal_phone(agent: Agent, conversation_id: int, now: datetime | None = None
     db.session.add(PhoneReveal(agent_id=agent.id, member_id=member.id, conversation_id=conversation.id,
                                revealed_at=now or utcnow()))
     db.session.flush()
+    # The staff audit log too (never the number itself: who looked, at whose, from which chat).
+    audit.record(agent.staff_id, "desk.phone_reveal", f"member:{member.id}",
+                 after={"conversation": conversation.id, "agent": agent.id})
     log.info("desk phone revealed", extra={"agent": agent.id, "member": member.id, "conversation": conversation.id})
     return member.phone
 

@@ -37,6 +37,7 @@ TILL = "yyy...."  # admin, counter staff, cashier
 CASHIER = "y.y...."
 DESK = "y..y..."
 RESERVATIONS = "yy....."
+ADMIN_ONLY = "y......"
 
 # endpoint -> allowed (y) or refused (.) for each role in COLUMNS.
 TABLE: dict[str, str] = {
@@ -99,6 +100,8 @@ TABLE: dict[str, str] = {
     "console_reservations.set_quantity": RESERVATIONS,
     "console_reservations.import_csv": RESERVATIONS,
     "console_reservations.stream": RESERVATIONS,
+
+    "console_audit.index": ADMIN_ONLY,
 }
 
 STREAMS = {"console_desk_stream.stream", "console_reservations.stream"}
@@ -236,7 +239,8 @@ def test_each_role_reaches_exactly_the_routes_its_row_allows(app, base_url):
 def test_the_home_page_lists_only_the_pages_a_role_may_open(app, base_url):
     users = _staff_per_role(app)
     links = {"counter-link": "console_counter.index", "cashier-link": "console_cashier.index",
-             "reservations-link": "console_reservations.day", "desk-link": "console_desk.index"}
+             "reservations-link": "console_reservations.day", "desk-link": "console_desk.index",
+             "audit-link": "console_audit.index"}
     for column, role in enumerate(COLUMNS):
         home = sign_in(base_url, users[role], PASSWORD).get("/console/")
         assert home.status_code == 200

@@ -80,9 +80,9 @@ def load_demo_staff() -> str:
             db.session.add(Staff(username=login, name=display))
             db.session.flush()
             staff_service.set_password(login, secret)
-    staff_service.grant_role(username, staff_service.ADMIN)
-    staff_service.grant_role(counter_user, staff_service.COUNTER, counter)
-    staff_service.grant_role(counter_user, staff_service.CASHIER)
+    staff_service.grant_role(username, staff_service.ADMIN, detail="demo")
+    staff_service.grant_role(counter_user, staff_service.COUNTER, counter, detail="demo")
+    staff_service.grant_role(counter_user, staff_service.CASHIER, detail="demo")
     return (f"console: http://<host>/console/ (sign in as {username} / {password}, admin; "
             f"{counter_user} / {counter_password} for the {counter} counter and the cashier page)")
 

@@ -49,6 +49,8 @@ def register(app: Flask) -> None:
     """Adds the members' commands to `app.cli`."""
     from members.exceptions import MembershipError
 
+    from members import audit
+
     def uow():
         return app.extensions["wx"].db.unit_of_work()
 
@@ -69,7 +71,11 @@ def register(app: Flask) -> None:
         with uow():
             if db.session.scalar(select(Staff).where(Staff.username == username)) is not None:
                 raise click.ClickException(f"staff {username!r} already exists")
-            db.session.add(Staff(username=username, name=name))
+            added = Staff(username=username, name=name)
+            db.session.add(added)
+            db.session.flush()
+            audit.record(None, "staff.add", f"staff:{added.id}", after={"username": username, "name": name},
+                         detail=audit.CLI)
         click.echo(f"staff {username} ({name}) added")
 
     @staff_group.command("password")
@@ -81,7 +87,8 @@ def register(app: Flask) -> None:
 
         try:
             with uow():
-                staff_service.set_password(username, password)
+                changed = staff_service.set_password(username, password)
+                audit.record(None, "staff.password", f"staff:{changed.id}", detail=audit.CLI)
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc.args[0]))
         click.echo(f"password set for {username}")
@@ -95,7 +102,9 @@ def register(app: Flask) -> None:
     @click.argument("username")
     @click.argument("role", type=click.Choice(ROLES))
     @click.option("--counter", "counter_code", default="", help="The counter's code (the counter role names one).")
-    def staff_grant_role(username: str, role: str, counter_code: str) -> None:
+    @click.option("--staff", "by_username", default=None,
+                  help="Who grants it (for the audit log; without it the entry says `cli`).")
+    def staff_grant_role(username: str, role: str, counter_code: str, by_username: str | None) -> None:
         """Give a staff member a console role: admin (everything), counter (one counter's
         reservations and till, with --counter CODE), cashier, agent (prefer `desk agent-add`, which
         also puts them in a team), marketing, analyst. Idempotent."""
@@ -103,7 +112,8 @@ def register(app: Flask) -> None:
 
         try:
             with uow():
-                staff_service.grant_role(username, role, counter_code.strip())
+                by = _staff(by_username).id if by_username else None
+                staff_service.grant_role(username, role, counter_code.strip(), by_staff_id=by)
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc.args[0]))
         click.echo(f"{username}: {describe(role, counter_code.strip())}")
@@ -113,13 +123,16 @@ def register(app: Flask) -> None:
     @click.argument("role", type=click.Choice(ROLES))
     @click.option("--counter", "counter_code", default="",
                   help="For the counter role: only this counter's (default: every counter's).")
-    def staff_revoke_role(username: str, role: str, counter_code: str) -> None:
+    @click.option("--staff", "by_username", default=None,
+                  help="Who revokes it (for the audit log; without it the entry says `cli`).")
+    def staff_revoke_role(username: str, role: str, counter_code: str, by_username: str | None) -> None:
         """Take a console role away (revoking one not held changes nothing and says so)."""
         from members import staff as staff_service
 
         try:
             with uow():
-                removed = staff_service.revoke_role(username, role, counter_code.strip())
+                by = _staff(by_username).id if by_username else None
+                removed = staff_service.revoke_role(username, role, counter_code.strip(), by_staff_id=by)
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc.args[0]))
         click.echo(f"{username}: {role} revoked ({removed} grant{'s' if removed != 1 else ''})" if removed

@@ -42,6 +42,19 @@ def _bj(value: datetime | None) -> str:
     return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
+def _staff_id(username: str) -> int:
+    """An active staff member's id, by username (the CLI's --staff)."""
+    from sqlalchemy import select
+
+    from members.models import Staff
+    from wx_service.ground.extensions import db
+
+    staff = db.session.scalar(select(Staff).where(Staff.username == username))
+    if staff is None or not staff.active:
+        raise click.ClickException(f"no active staff member {username!r}")
+    return staff.id
+
+
 def _order_commands(app: Flask, group: click.Group) -> None:
     """Orders and refunds."""
 
@@ -71,7 +84,10 @@ def _order_commands(app: Flask, group: click.Group) -> None:
     @click.option("--reason", required=True, help="Why (WeChat shows it to the shopper; at most 80 characters).")
     @click.option("--refund-no", "refund_no", default=None, help="Our refund number (default: a new R… number). "
                   "The same number again is the same refund, never a second one.")
-    def refund_cmd(out_trade_no: str, amount_yuan: str, reason: str, refund_no: str | None) -> None:
+    @click.option("--staff", "username", default=None,
+                  help="Who asks for it (for the audit log; without it the entry says `cli`).")
+    def refund_cmd(out_trade_no: str, amount_yuan: str, reason: str, refund_no: str | None,
+                   username: str | None) -> None:
         """Refund AMOUNT_YUAN of a paid order (never more than was paid, in total)."""
         from payments import jobs, service
 
@@ -79,7 +95,8 @@ def _order_commands(app: Flask, group: click.Group) -> None:
         amount_fen = yuan_to_fen(amount_yuan)
         try:
             with uow():
-                refund = jobs.request_refund(out_trade_no, amount_fen, reason, refund_no)
+                staff_id = _staff_id(username) if username else None
+                refund = jobs.request_refund(out_trade_no, amount_fen, reason, refund_no, staff_id=staff_id)
                 number, status, fen = refund.out_refund_no, refund.status, refund.amount_fen
         except (service.UnknownOrder, service.RefundRefused) as exc:
             raise click.ClickException(f"refused: {exc}") from None

@@ -131,7 +131,7 @@ def show(out_trade_no: str):
 @roles(CASHIER, COUNTER)
 def cancel(out_trade_no: str):
     try:
-        return jsonify(order=flow.cancel(out_trade_no))
+        return jsonify(order=flow.cancel(out_trade_no, staff_id=g.staff.id))
     except flow.CounterError as exc:
         return _refusal(exc)
     except PaymentsOff as exc:

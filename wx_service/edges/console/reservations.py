@@ -37,11 +37,12 @@ from flask import (
 )
 from redis import Redis
 
+from members import audit
 from members.staff import COUNTER, counters_of
 from payments import service as payment_service
 from reservations import board, bookings, catalog, events, holds, slots
 from reservations.exceptions import NotAllowed, ReservationError, UnknownReservation
-from reservations.models import Booking, GoodsHold
+from reservations.models import Booking, GoodsHold, HoldableVariant
 from reservations.states import CHECKED_IN, CONFIRMED, VISITED
 from wx_service.edges.bodies import json_body
 from wx_service.edges.console import sse
@@ -125,6 +126,18 @@ def reservation_api(view: Callable[..., Any]) -> Callable[..., Any]:
         except (ReservationError, BadShape) as exc:
             return refusal(exc)
     return wrapped
+
+
+def _status_of(model: type, ident: int) -> str | None:
+    found = db.session.get(model, ident)
+    return found.status if found is not None else None
+
+
+def _audit_move(action: str, subject: str, before: str | None, after: str, detail: str = "") -> None:
+    """One audit entry for a status the staff member changed (a repeat that changes nothing: none),
+    in the request's unit of work (a refused write rolls it back with everything else)."""
+    if before != after:
+        audit.record(g.staff.id, action, subject, before={"status": before}, after={"status": after}, detail=detail)
 
 
 def _pages(counters: frozenset[str] | None) -> list[str]:
@@ -231,15 +244,17 @@ def scan(counters: frozenset[str] | None):
         booking = bookings.by_visit_code(code)
         if booking is None or not _in(counters, board.counter_of_booking(booking)):
             raise UnknownReservation(f"no reservation with code {code} at your counters")
-        already = booking.status == CHECKED_IN
+        already, before = booking.status == CHECKED_IN, booking.status
         booking = bookings.check_in(booking.id, counters=counters)
+        _audit_move("reservation.check_in", f"booking:{booking.id}", before, booking.status, detail="scan")
         return jsonify(_scan_answer(board.describe_booking(booking), already))
     if code.startswith("H"):
         hold = holds.by_visit_code(code)
         if hold is None or not _in(counters, board.counter_of_hold(hold)):
             raise UnknownReservation(f"no reservation with code {code} at your counters")
-        already = hold.status == VISITED
+        already, before = hold.status == VISITED, hold.status
         hold = holds.visit(hold.id, counters=counters)
+        _audit_move("reservation.hold_visited", f"hold:{hold.id}", before, hold.status, detail="scan")
         return jsonify(_scan_answer(board.describe_hold(hold), already))
     raise UnknownReservation(f"{code[:16]} is not a visit code (they start with B or H)")
 
@@ -252,14 +267,20 @@ def _in(counters: frozenset[str] | None, counter: str) -> bool:
 @roles(COUNTER)
 @reservation_api
 def check_in(counters: frozenset[str] | None, booking_id: int):
-    return jsonify(board.describe_booking(bookings.check_in(booking_id, counters=counters)))
+    before = _status_of(Booking, booking_id)
+    booking = bookings.check_in(booking_id, counters=counters)
+    _audit_move("reservation.check_in", f"booking:{booking_id}", before, booking.status)
+    return jsonify(board.describe_booking(booking))
 
 
 @bp.post("/api/bookings/<int:booking_id>/confirm")
 @roles(COUNTER)
 @reservation_api
 def confirm(counters: frozenset[str] | None, booking_id: int):
-    return jsonify(board.describe_booking(bookings.confirm(booking_id, counters=counters)))
+    before = _status_of(Booking, booking_id)
+    booking = bookings.confirm(booking_id, counters=counters)
+    _audit_move("reservation.confirm", f"booking:{booking_id}", before, booking.status)
+    return jsonify(board.describe_booking(booking))
 
 
 @bp.post("/api/bookings/<int:booking_id>/decline")
@@ -267,21 +288,30 @@ def confirm(counters: frozenset[str] | None, booking_id: int):
 @reservation_api
 def decline(counters: frozenset[str] | None, booking_id: int):
     reason = json_body(ReservationDecline).reason
-    return jsonify(board.describe_booking(bookings.decline(booking_id, reason, counters=counters)))
+    before = _status_of(Booking, booking_id)
+    booking = bookings.decline(booking_id, reason, counters=counters)
+    _audit_move("reservation.decline", f"booking:{booking_id}", before, booking.status, detail=reason)
+    return jsonify(board.describe_booking(booking))
 
 
 @bp.post("/api/holds/<int:hold_id>/visited")
 @roles(COUNTER)
 @reservation_api
 def visited(counters: frozenset[str] | None, hold_id: int):
-    return jsonify(board.describe_hold(holds.visit(hold_id, counters=counters)))
+    before = _status_of(GoodsHold, hold_id)
+    hold = holds.visit(hold_id, counters=counters)
+    _audit_move("reservation.hold_visited", f"hold:{hold_id}", before, hold.status)
+    return jsonify(board.describe_hold(hold))
 
 
 @bp.post("/api/holds/<int:hold_id>/confirm")
 @roles(COUNTER)
 @reservation_api
 def confirm_hold(counters: frozenset[str] | None, hold_id: int):
-    return jsonify(board.describe_hold(holds.move(hold_id, CONFIRMED, counters=counters)))
+    before = _status_of(GoodsHold, hold_id)
+    hold = holds.move(hold_id, CONFIRMED, counters=counters)
+    _audit_move("reservation.hold_confirm", f"hold:{hold_id}", before, hold.status)
+    return jsonify(board.describe_hold(hold))
 
 
 # -- goods ---------------------------------------------------------------------------------------
@@ -290,7 +320,14 @@ def confirm_hold(counters: frozenset[str] | None, hold_id: int):
 @roles(COUNTER)
 @reservation_api
 def set_quantity(counters: frozenset[str] | None, variant_id: int):
-    variant = catalog.set_holdable(variant_id, json_body(VariantQuantity).holdable, counters=counters)
+    holdable = json_body(VariantQuantity).holdable
+    found = db.session.get(HoldableVariant, variant_id)
+    before = found.holdable if found is not None else None
+    variant = catalog.set_holdable(variant_id, holdable, counters=counters)
+    if variant.holdable != before:
+        audit.record(g.staff.id, "reservation.variant_quantity", f"variant:{variant_id}",
+                     before={"holdable": before}, after={"holdable": variant.holdable},
+                     detail=f"{variant.counter_code} {variant.brand} {variant.product} {variant.variant}".strip())
     return jsonify(id=variant.id, holdable=variant.holdable, held=variant.held)
 
 
@@ -314,6 +351,10 @@ def import_csv(counters: frozenset[str] | None):
             "errors": result.errors}
     if result.errors:
         return jsonify(error=f"nothing imported: {len(result.errors)} bad row(s)", **body), 422
+    if result.created or result.updated:
+        audit.record(g.staff.id, "reservation.variant_import", "variants:csv",
+                     after={"created": result.created, "updated": result.updated, "unchanged": result.unchanged},
+                     detail=(upload.filename or "")[:200])
     return jsonify(body)
 
 
