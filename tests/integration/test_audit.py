@@ -205,7 +205,8 @@ def test_each_phone_reveal_is_an_audit_entry_without_the_number(app):
             me = agent(session, lin_agent)
             staff_id = me.staff_id
             assert panel.reveal_phone(me, c) == PHONE
-    rows = entries(app)
+    setup, *rows = entries(app)
+    assert (setup.action, setup.after) == ("role.grant", {"roles": ["agent"]})  # making lin an agent
     assert [shape(e) for e in rows] == [(staff_id, "desk.phone_reveal", f"member:{member}", None,
                                          {"conversation": c, "agent": lin_agent}, "")] * 2
     assert PHONE not in repr([shape(e) for e in rows])
@@ -322,7 +323,8 @@ def test_making_a_staff_member_a_desk_agent_is_recorded_as_the_clis(app):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["desk", "agent-add", "lin", "LANCOME", "--max-open", "3"]).exit_code == 0
     assert runner.invoke(args=["desk", "agent-add", "ghost", "LANCOME"]).exit_code != 0
-    rows = entries(app)
-    assert [(e.staff_id, e.action, e.subject, e.detail) for e in rows] == [(None, "role.desk_agent", f"staff:{lin}",
-                                                                           "cli")]
-    assert rows[0].after["team"] == "LANCOME" and rows[0].after["max_open"] == 3
+    rows = entries(app)  # agent-add grants the agent role, then puts them in the team
+    assert [(e.staff_id, e.action, e.subject, e.detail) for e in rows] == [
+        (None, "role.grant", f"staff:{lin}", "cli"), (None, "role.desk_agent", f"staff:{lin}", "cli")]
+    assert rows[0].after == {"roles": ["agent"]}
+    assert rows[1].after["team"] == "LANCOME" and rows[1].after["max_open"] == 3

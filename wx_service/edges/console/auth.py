@@ -110,8 +110,10 @@ def any_staff(view: Callable) -> Callable:
 
 def forbidden(needed: frozenset[str]) -> Response:
     """The 403 for a staff member without the role: what it needs and who can grant it."""
-    names = " or ".join(staff_service.ROLE_LABELS[role] for role in sorted(needed, key=staff_service.ROLES.index))
-    reason = (f"this part of the console is for {names} (and admins); you do not hold that role. "
+    others = sorted(needed - {staff_service.ADMIN}, key=staff_service.ROLES.index)
+    names = " or ".join(staff_service.ROLE_LABELS[role] for role in others)
+    who = f"{names} (and admins)" if others else "admins"
+    reason = (f"this part of the console is for {who}; you do not hold that role. "
               f"Ask an admin to grant it (flask staff grant-role {g.staff.username} ROLE).")
     if "/api/" in request.path:
         response = jsonify(error=reason, needs=sorted(needed))
