@@ -68,8 +68,10 @@ def test_a_booking_appears_live_and_the_scanned_code_checks_it_in(driver, app, b
     booking = book_today(app, made["sx"], member_id=member)
     elsewhere = book_today(app, made["sy"], openid="oShopperAtDior0000000000001", key="y-1")
     wait(driver).until(lambda d: arrival_status(d, booking.id) == "booked")
-    row = driver.find_element(By.ID, f"arrival-{booking.id}")
-    assert "王**" in row.text and booking.visit_code in row.text and "肌肤测试" in row.text
+    # Read inside a wait: the board may be redrawn once more (each event re-reads it), and an
+    # element of the old drawing is stale.
+    row = wait(driver).until(lambda d: d.find_element(By.ID, f"arrival-{booking.id}").text)
+    assert "王**" in row and booking.visit_code in row and "肌肤测试" in row
     assert driver.find_elements(By.CSS_SELECTOR, f"#day-grid [data-booking='{booking.id}']")
     assert arrival_status(driver, elsewhere.id) is None
 

@@ -106,9 +106,10 @@ def test_a_shopper_books_on_the_phone_checks_in_at_the_counter_and_pays_there(dr
 
     # 3. The board shows the arrival by itself.
     driver.switch_to.window(board)
-    wait(driver).until(lambda d: d.find_elements(By.ID, f"arrival-{booking.id}"))
-    row = driver.find_element(By.ID, f"arrival-{booking.id}")
-    assert row.get_attribute("data-status") == "booked" and booking.visit_code in row.text
+    # Read inside a wait: each event redraws the board, and an element of an old drawing is stale.
+    status, row = wait(driver).until(lambda d: (e := d.find_element(By.ID, f"arrival-{booking.id}"))
+                                     and (e.get_attribute("data-status"), e.text))
+    assert status == "booked" and booking.visit_code in row
     assert driver.execute_script("return window.__notReloaded === true;")
 
     # 4. The scanner types the visit code.
