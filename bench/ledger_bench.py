@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench.threaded import run_scenario  # noqa: E402
+from bench.threaded import drop_database, recreate_database, run_scenario  # noqa: E402
 
 DB_NAME = "wx_ledger_bench"
 MEMBERS = 2000
@@ -56,22 +56,6 @@ class CountingQueue:
     def enqueue(self, func_path: str, **kwargs: Any) -> None:
         with self._lock:
             self.count += 1
-
-
-def admin_engine(pg: str) -> sa.Engine:
-    return sa.create_engine(f"{pg}/postgres", isolation_level="AUTOCOMMIT")
-
-
-def recreate_database(pg: str) -> str:
-    with admin_engine(pg).connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
-        conn.execute(sa.text(f"CREATE DATABASE {DB_NAME}"))
-    return f"{pg}/{DB_NAME}"
-
-
-def drop_database(pg: str) -> None:
-    with admin_engine(pg).connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
 
 
 def build_app(url: str):
@@ -122,7 +106,7 @@ def main() -> None:
     if max(thread_counts) > 15:
         parser.error("the app's pool holds 15 connections; use at most 15 threads")
 
-    url = recreate_database(args.pg)
+    url = recreate_database(args.pg, DB_NAME)
     try:
         app = build_app(url)
         from members import ledger, points
@@ -199,7 +183,7 @@ def main() -> None:
         print(f"\nwritten: {out.relative_to(REPO)}")
         app.extensions["wx"].db.dispose()
     finally:
-        drop_database(args.pg)
+        drop_database(args.pg, DB_NAME)
 
 
 if __name__ == "__main__":

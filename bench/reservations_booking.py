@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench.threaded import run_scenario  # noqa: E402
+from bench.threaded import drop_database, recreate_database, run_scenario  # noqa: E402
 
 DB_NAME = "wx_reservations_bench"
 SPREAD_SLOTS = 30 * 48
@@ -57,22 +57,6 @@ class CountingQueue:
 
     def enqueue_in(self, delay: float, func_path: str, **kwargs: Any) -> None:
         self.enqueue(func_path, **kwargs)
-
-
-def admin_engine(pg: str) -> sa.Engine:
-    return sa.create_engine(f"{pg}/postgres", isolation_level="AUTOCOMMIT")
-
-
-def recreate_database(pg: str) -> str:
-    with admin_engine(pg).connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
-        conn.execute(sa.text(f"CREATE DATABASE {DB_NAME}"))
-    return f"{pg}/{DB_NAME}"
-
-
-def drop_database(pg: str) -> None:
-    with admin_engine(pg).connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
 
 
 def build_app(url: str, clients: int):
@@ -138,7 +122,7 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"))
     args = parser.parse_args()
 
-    url = recreate_database(args.pg)
+    url = recreate_database(args.pg, DB_NAME)
     try:
         app = build_app(url, args.clients)
         from reservations import bookings
@@ -191,7 +175,7 @@ def main() -> None:
             app.extensions["wx"].db.dispose()
         except Exception:
             pass
-        drop_database(args.pg)
+        drop_database(args.pg, DB_NAME)
 
 
 if __name__ == "__main__":

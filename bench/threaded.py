@@ -1,5 +1,6 @@
-"""The threaded load harness the database benchmarks share: N threads, each running one operation
-per unit of work (one transaction and commit, as a request has), timed per operation."""
+"""What the database benchmarks share: a scratch Postgres database made and dropped for the run,
+and the threaded load harness (N threads, each running one operation per unit of work, one
+transaction and commit as a request has, timed per operation)."""
 from __future__ import annotations
 
 import itertools
@@ -8,6 +9,25 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
+
+import sqlalchemy as sa
+
+
+def _admin_engine(pg: str) -> sa.Engine:
+    return sa.create_engine(f"{pg}/postgres", isolation_level="AUTOCOMMIT")
+
+
+def recreate_database(pg: str, name: str) -> str:
+    """A fresh, empty database `name` on the server at `pg`; its URL."""
+    with _admin_engine(pg).connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    return f"{pg}/{name}"
+
+
+def drop_database(pg: str, name: str) -> None:
+    with _admin_engine(pg).connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def run_scenario(app, threads: int, ops: int, max_seconds: float, op: Callable[[int], None]) -> dict[str, Any]:
