@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,16 +48,42 @@ def wait(driver, timeout: float = WAIT) -> WebDriverWait:
     return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
 
 
-def bubbles(driver, sender: str | None = None) -> list:
+@dataclass(frozen=True)
+class Bubble:
+    """One chat bubble as it stood at a single instant: the page redraws the chat while it polls,
+    so a test keeps what it read, never the element (which a redraw makes stale)."""
+    text: str
+    kind: str | None
+    via: str | None
+    via_label: str
+    rect: dict
+    media_id: str | None = None  # of the picture or voice it shows
+    image_width: int = 0  # the picture's natural width once it has loaded, else 0
+
+
+_READ_BUBBLES = """
+return Array.from(document.querySelectorAll(arguments[0])).map(b => {
+  const r = b.getBoundingClientRect(), via = b.querySelector('.via');
+  const media = b.querySelector('[data-media-id]'), img = b.querySelector('img.chat-image');
+  return {text: b.innerText, kind: b.getAttribute('data-kind'), via: b.getAttribute('data-via'),
+          via_label: via ? via.innerText : '', rect: {x: r.x, y: r.y, width: r.width, height: r.height},
+          media_id: media ? media.getAttribute('data-media-id') : null,
+          image_width: img && img.complete ? img.naturalWidth : 0};
+});
+"""
+
+
+def read_bubbles(driver, sender: str | None = None) -> list[Bubble]:
+    """Every bubble (from `sender`), read in one script so no redraw can fall between the reads."""
     selector = "#chat .bubble" + (f".from-{sender}" if sender else "")
-    return driver.find_elements(By.CSS_SELECTOR, selector)
+    return [Bubble(**b) for b in driver.execute_script(_READ_BUBBLES, selector)]
 
 
-def wait_for_bubble(driver, sender: str, text: str, via: str | None = None):
+def wait_for_bubble(driver, sender: str, text: str, via: str | None = None) -> Bubble:
     """The chat bubble from `sender` containing `text` (and, if given, marked `via`)."""
     def found(d):
-        for b in bubbles(d, sender):
-            if text in b.text and (via is None or b.get_attribute("data-via") == via):
+        for b in read_bubbles(d, sender):
+            if text in b.text and (via is None or b.via == via):
                 return b
         return False
     return wait(driver).until(found, f"no bubble from {sender} containing {text!r}")
@@ -95,7 +122,7 @@ def test_page_lists_the_shoppers_and_shows_the_account(page, emulator):
     assert names == [s.nickname for s in emulator.shoppers.values()] == ["小美", "阿强", "Lily"]
     assert current_openid(page) == next(iter(emulator.shoppers))
     wait(page).until(lambda d: emulator.original_id in d.find_element(By.ID, "account").text)
-    assert bubbles(page) == []
+    assert read_bubbles(page) == []
     assert "No menu pushed yet" in page.find_element(By.ID, "menu").text
 
 
@@ -104,7 +131,7 @@ def test_help_keyword_gets_the_help_reply_from_the_account(page, app, emulator):
     mine = wait_for_bubble(page, "user", "帮助")
     reply = wait_for_bubble(page, "account", "您可以", via="passive")
     assert help_text(app).splitlines()[0] in reply.text
-    assert "被动回复" in reply.find_element(By.CSS_SELECTOR, ".via").text
+    assert "被动回复" in reply.via_label
     assert page.find_element(By.ID, "message").get_attribute("value") == ""
     # The shopper's own message sits on the right, the account's reply on the left.
     chat = page.find_element(By.ID, "chat").rect
@@ -122,7 +149,7 @@ def test_switching_shopper_shows_their_own_chat(page, emulator):
     send_text(page, "帮助")
     wait_for_bubble(page, "account", "您可以")
     click_button(page, "#shoppers .shopper", "阿强")
-    wait(page).until(lambda d: current_openid(d) == second and bubbles(d) == [])
+    wait(page).until(lambda d: current_openid(d) == second and read_bubbles(d) == [])
     send_text(page, "你好")
     wait_for_bubble(page, "user", "你好")
     wait_for_bubble(page, "account", "您可以")
@@ -161,13 +188,13 @@ def test_pushed_menu_appears_and_store_info_replies_with_the_address(page, app):
     click_button(page, "#menu button", "门店信息")
     wait_for_bubble(page, "user", "STORE_INFO")
     reply = wait_for_bubble(page, "account", STORE["address"], via="passive")
-    assert reply.get_attribute("data-kind") == "text" and STORE["name"] in reply.text
+    assert reply.kind == "text" and STORE["name"] in reply.text
 
     # A sub-menu opens from its top button, as in WeChat, and its entries answer too.
     click_button(page, "#menu > .top > button", "☰ 商场资讯")
     click_button(page, "#menu .sub button", "近期活动")
     wait_for_bubble(page, "user", "ACTIVITIES")
-    wait(page).until(lambda d: any(b.get_attribute("data-kind") == "news" for b in bubbles(d, "account")))
+    wait(page).until(lambda d: any(b.kind == "news" for b in read_bubbles(d, "account")))
     wait(page).until(lambda d: not any(b.is_displayed() for b in d.find_elements(By.CSS_SELECTOR, "#menu .sub")))
 
     page.save_screenshot(SCREENSHOT)
@@ -189,10 +216,10 @@ def test_scanning_a_counter_code_welcomes_then_follows_up_by_customer_service(pa
     wait(page).until(lambda d: "following" in d.find_element(By.CSS_SELECTOR, "#shoppers .shopper.active").text)
 
     if not hasattr(app.extensions["wx"].queue, "wait_idle"):  # RQ: nothing runs until a worker does
-        assert not [b for b in bubbles(page, "account") if b.get_attribute("data-via") == "customer_service"]
+        assert not [b for b in read_bubbles(page, "account") if b.via == "customer_service"]
     run_jobs()
     follow = wait_for_bubble(page, "account", follow_up, via="customer_service")  # arrives by polling
-    assert follow.find_element(By.CSS_SELECTOR, ".via").text == "客服消息"
+    assert follow.via_label == "客服消息"
     assert emulator.calls.get("message/custom/send", 0) == 1
 
 
@@ -204,9 +231,9 @@ def test_unreachable_webhook_shows_the_unavailable_notice(page, base_url, emulat
         send_text(page, "帮助")
         wait_for_bubble(page, "user", "帮助")
         notice = wait_for_bubble(page, "system", UNAVAILABLE)
-        assert notice.get_attribute("data-kind") == "notice"
+        assert notice.kind == "notice"
         wait(page).until(lambda d: "not delivered" in d.find_element(By.ID, "status").text)
-        assert bubbles(page, "account") == []
+        assert read_bubbles(page, "account") == []
     finally:
         emulator.push_url = before  # the emulator's reset() keeps the push URL
 
@@ -241,24 +268,21 @@ def test_sending_a_picture_shows_it_on_the_right_and_pushes_it(page, wx, emulato
     picture.write_bytes(PNG_2X2)
     page.find_element(By.ID, "image-file").send_keys(str(picture))  # what choosing a file after #send-image does
 
-    def shown(d):
-        imgs = d.find_elements(By.CSS_SELECTOR, "#chat .bubble.from-user img.chat-image")
-        return imgs[0] if imgs and d.execute_script("return arguments[0].naturalWidth", imgs[0]) == 2 else False
-    image = wait(page).until(shown, "the picture never showed in the chat")
+    image = wait(page).until(lambda d: next((b for b in read_bubbles(d, "user") if b.image_width == 2), False),
+                             "the picture never showed in the chat")
     wait_for_bubble(page, "account", "您可以", via="passive")  # the account answered the picture
     chat = page.find_element(By.ID, "chat").rect
     assert (chat["x"] + chat["width"]) - (image.rect["x"] + image.rect["width"]) < chat["width"] / 4
     openid = current_openid(page)
-    media_id = image.get_attribute("data-media-id")
+    media_id = image.media_id
     assert emulator.find_media(media_id).data == PNG_2X2
     assert [r.msg_type for r in _pushed_rows(wx, openid)] == ["image"]
 
 
 def test_voice_button_sends_a_short_amr(page, wx, emulator):
     page.find_element(By.ID, "send-voice").click()
-    wait(page).until(lambda d: any(b.get_attribute("data-kind") == "voice" for b in bubbles(d, "user")))
-    voice = page.find_element(By.CSS_SELECTOR, "#chat .bubble.from-user .voice")
-    assert emulator.find_media(voice.get_attribute("data-media-id")).data.startswith(b"#!AMR\n")
+    voice = wait(page).until(lambda d: next((b for b in read_bubbles(d, "user") if b.kind == "voice"), False))
+    assert emulator.find_media(voice.media_id).data.startswith(b"#!AMR\n")
     wait(page).until(lambda d: [r.msg_type for r in _pushed_rows(wx, current_openid(d))] == ["voice"])
 
 
@@ -268,7 +292,7 @@ def test_contact_entry_pushes_user_enter_tempsession(page, wx, emulator):
     box.send_keys("counter:LANCOME")
     page.find_element(By.ID, "contact-open").click()
     entry = wait_for_bubble(page, "user", "counter:LANCOME")
-    assert entry.get_attribute("data-kind") == "contact"
+    assert entry.kind == "contact"
     wait(page).until(lambda d: "delivered" in d.find_element(By.ID, "status").text)
     rows = _pushed_rows(wx, current_openid(page))
     assert [(r.msg_type, r.event) for r in rows] == [("event", "user_enter_tempsession")]
@@ -293,12 +317,11 @@ def test_customer_service_media_menus_and_templates_show_on_the_left(page, wx, b
         timeout=10).json()
     assert template["errcode"] == 0
 
-    card = wait(page).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chat .bubble.from-account .template-card"))[0]
-    assert "生日快乐" in card.text and "生日礼券" in card.text and "到店使用" in card.text
     template_bubble = wait_for_bubble(page, "account", "生日礼券", via="template")
-    assert template_bubble.find_element(By.CSS_SELECTOR, ".via").text == "模板消息"
-    sent = wait(page).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chat .bubble.from-account img.chat-image"))[0]
-    assert sent.get_attribute("data-media-id") == media_id
+    assert "生日快乐" in template_bubble.text and "到店使用" in template_bubble.text
+    assert template_bubble.via_label == "模板消息"
+    sent = wait(page).until(lambda d: next((b for b in read_bubbles(d, "account") if b.kind == "image"), False))
+    assert sent.media_id == media_id
     chat = page.find_element(By.ID, "chat").rect
     assert sent.rect["x"] - chat["x"] < chat["width"] / 4  # the account's side
 

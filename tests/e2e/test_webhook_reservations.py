@@ -129,7 +129,7 @@ def test_the_shopper_types_the_keyword_and_taps_the_menus_button_to_reach_the_pa
 
     send_text(browser, "预约")
     reply = wait_for_bubble(browser, "account", f"{base_url}{h5_reservations.BASE}", via="passive")
-    assert reply.get_attribute("data-kind") == "text"
+    assert reply.kind == "text"
 
     phone = browser.current_window_handle
     click_button(browser, "#menu > .top > button", "☰ 商场资讯")
