@@ -11,10 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from reservations.models import Resource, ShopperLoad, SlotUsage
+from wx_service.ground.db import insert_for
 from wx_service.ground.extensions import db
 
 # Unambiguous on a phone screen and to a scanner: no 0/O, 1/I/L.
@@ -28,10 +27,7 @@ def visit_code(prefix: str) -> str:
 
 
 def _insert(model: type) -> Any:
-    """INSERT for the session's database, with its ON CONFLICT clause (Postgres and SQLite)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return pg_insert(model)
-    return sqlite_insert(model)
+    return insert_for(db.session, model)
 
 
 def take_unit(resource: Resource, starts_at: datetime) -> bool:

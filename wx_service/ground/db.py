@@ -11,8 +11,11 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -52,6 +55,13 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+def insert_for(session: Session, model: type) -> Any:
+    """INSERT for the session's database, with its ON CONFLICT clause (Postgres and SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(model)
+    return sqlite_insert(model)
 
 
 def utcnow() -> datetime:
