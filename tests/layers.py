@@ -24,16 +24,17 @@ RULES: Mapping[str, frozenset[str]] = {
     # The package itself holds only its docstring: importing any submodule runs it.
     "wx_service": frozenset(),
     "wx_service.ground": frozenset({"config"}),
-    # Domain packages: members is the lowest; payments and marketing may build on it.
+    # Domain packages: members is the lowest; marketing (content, brand subscriptions, the funnel's
+    # touches) stands on it; payments and reservations record touches, so they stand on both.
     "members": frozenset({"config", "wx_service.ground"}),
     "marketing": frozenset({"config", "wx_service.ground", "members"}),
-    "payments": frozenset({"config", "wx_service.ground", "members"}),
+    "payments": frozenset({"config", "wx_service.ground", "members", "marketing"}),
     # One-key customer service: conversations stand on members (who the shopper is); the side
     # panel reads payments (the shopper's orders and refunds) and reservations (their bookings and
     # holds), neither of which reads the desk.
-    "service_desk": frozenset({"config", "wx_service.ground", "members", "payments", "reservations"}),
+    "service_desk": frozenset({"config", "wx_service.ground", "members", "marketing", "payments", "reservations"}),
     # Reservations stand on members (who holds, who booked); payments will link to them, not back.
-    "reservations": frozenset({"config", "wx_service.ground", "members"}),
+    "reservations": frozenset({"config", "wx_service.ground", "members", "marketing"}),
     # Push adapters: one WeChat push in, one domain call, one reply out.
     "handlers": frozenset({"config", "wx_service.ground", "members", "marketing", "payments", "service_desk",
                            "reservations"}),
