@@ -36,3 +36,19 @@ def headless_chromium(name: str, *, window: str = "1280,900", extra_args: tuple[
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def pick_open_order(driver, code_url: str, timeout: float = 20) -> None:
+    """Choose the open order `code_url` in the emulator's pay panel. The panel redraws its list
+    every few seconds, so finding the option and choosing it happen in one script in the page."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chosen = """
+const select = document.getElementById('pay-open-orders');
+if (![...select.options].some(o => o.value === arguments[0])) return false;
+select.value = arguments[0];
+select.dispatchEvent(new Event('change'));
+return document.getElementById('pay-code-url').value === arguments[0];
+"""
+    WebDriverWait(driver, timeout).until(lambda d: d.execute_script(chosen, code_url),
+                                         f"the open order {code_url} never showed in the pay panel")

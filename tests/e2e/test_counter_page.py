@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from members import staff as staff_service
-from tests.e2e.browser import headless_chromium, needs_chromium
+from tests.e2e.browser import headless_chromium, needs_chromium, pick_open_order
 from tests.integration.members_helpers import balance, make_member, make_staff, uow
 
 WAIT = 20
@@ -86,9 +86,7 @@ def test_staff_make_a_qr_the_shopper_pays_it_and_the_page_turns_paid_by_itself(d
     counter_tab = driver.current_window_handle
 
     open_shopper_page(driver, base_url)
-    picker = wait(driver).until(lambda d: (s := d.find_element(By.ID, "pay-open-orders")).find_elements(
-        By.CSS_SELECTOR, f"option[value='{code_url}']") and s)
-    Select(picker).select_by_value(code_url)
+    pick_open_order(driver, code_url)
     assert driver.find_element(By.ID, "pay-code-url").get_attribute("value") == code_url
     driver.find_element(By.ID, "pay-scan").click()
     wait(driver).until(lambda d: "支付成功" in text_of(d, "pay-result"))

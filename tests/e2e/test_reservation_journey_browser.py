@@ -20,13 +20,13 @@ import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 
 from payments.models import Order
 from reservations import slots
 from reservations.models import Booking, Service
-from tests.e2e.browser import headless_chromium, needs_chromium
+from tests.e2e.browser import headless_chromium, needs_chromium, pick_open_order
 from tests.e2e.desk_helpers import PASSWORD
 from tests.e2e.test_h5_pay import shopper
 from tests.e2e.test_reservation_console import staff
@@ -130,9 +130,7 @@ def test_a_shopper_books_on_the_phone_checks_in_at_the_counter_and_pays_there(dr
     # 6. The shopper pays it from the phone.
     driver.switch_to.window(phone)
     driver.get(f"{base_url}/_emulator/")
-    picker = wait(driver).until(lambda d: (s := d.find_element(By.ID, "pay-open-orders")).find_elements(
-        By.CSS_SELECTOR, f"option[value='{code_url}']") and s)
-    Select(picker).select_by_value(code_url)
+    pick_open_order(driver, code_url)
     driver.find_element(By.ID, "pay-scan").click()
     wait(driver).until(lambda d: "支付成功" in text_of(d, "pay-result"))
     driver.switch_to.window(till)
