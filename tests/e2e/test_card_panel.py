@@ -27,6 +27,5 @@ def test_card_panel_claims_activates_and_shows_the_card_face(page, app, emulator
     [code] = list(emulator.card_codes)
     wait(page).until(lambda d: emulator.card_codes[code]["has_active"], "the card was not activated")
     page.find_element(By.ID, "view-card").click()
-    face = wait(page).until(lambda d: d.find_element(By.ID, "card-face").is_displayed()
-                            and d.find_element(By.ID, "card-face"))
-    assert code in face.text and "积分 0" in face.text and "银卡会员" in face.text
+    face = wait(page).until(lambda d: (e := d.find_element(By.ID, "card-face")).is_displayed() and e.text)
+    assert code in face and "积分 0" in face and "银卡会员" in face
