@@ -96,7 +96,7 @@ def staff_required(view: Callable) -> Callable:
             return redirect(url_for("console_auth.login", next=request.full_path.rstrip("?")))
         if request.method not in ("GET", "HEAD", "OPTIONS") and not _csrf_ok():
             return jsonify(error="missing or wrong CSRF token; reload the page"), 403
-        g.staff = staff
+        g.staff, g.staff_id = staff, staff.id
         return view(*args, **kwargs)
     return wrapped
 

@@ -42,7 +42,7 @@ def known_counters() -> list[str]:
 
 def _rows() -> list[dict[str, Any]]:
     return [{"id": person.id, "username": person.username, "name": person.name, "active": person.active,
-             "created": audit.local_time(person.created_at)[:16], "is_me": person.id == g.staff.id,
+             "created": audit.local_time(person.created_at)[:16], "is_me": person.id == g.staff_id,
              "grants": [{"role": role, "counter": code, "label": f"{role}:{code}" if code else role}
                         for role, code in grants]}
             for person, grants in staff_service.roster()]
@@ -50,6 +50,7 @@ def _rows() -> list[dict[str, Any]]:
 
 def _page(error: str = "", status: int = 200, form: dict[str, str] | None = None):
     with db.unit_of_work():
+        g.staff = db.session.get(Staff, g.staff_id)  # fresh: a refused write's rollback expired the old one
         context = {"rows": _rows(), "counters": known_counters()}
     return render_template("console/staff.html", **context, roles=ROLES, role_labels=ROLE_LABELS, counter_role=COUNTER,
                            min_password=staff_service.MIN_PASSWORD_LENGTH, error=error,
@@ -101,7 +102,7 @@ def add():
 
     def write(_: str) -> str:
         staff_service.add_staff(username, name, password[:staff_service.MAX_PASSWORD_LENGTH + 1],
-                                by_staff_id=g.staff.id)
+                                by_staff_id=g.staff_id)
         return f"{username} added: no role yet, grant one below"
     return _write(None, write, {"username": username, "name": name})
 
@@ -110,7 +111,7 @@ def add():
 @roles(ADMIN)
 def deactivate(staff_id: int):
     def write(username: str) -> str:
-        changed = staff_service.deactivate(username, by_staff_id=g.staff.id)
+        changed = staff_service.deactivate(username, by_staff_id=g.staff_id)
         return f"{username} deactivated: cannot sign in, open sessions end" if changed else \
             f"{username} was already deactivated"
     return _write(staff_id, write)
@@ -120,7 +121,7 @@ def deactivate(staff_id: int):
 @roles(ADMIN)
 def activate(staff_id: int):
     def write(username: str) -> str:
-        changed = staff_service.activate(username, by_staff_id=g.staff.id)
+        changed = staff_service.activate(username, by_staff_id=g.staff_id)
         return f"{username} reactivated" if changed else f"{username} was already active"
     return _write(staff_id, write)
 
@@ -132,8 +133,8 @@ def reset_password(staff_id: int):
 
     def write(username: str) -> str:
         changed = staff_service.set_password(username, password[:staff_service.MAX_PASSWORD_LENGTH + 1],
-                                             by_staff_id=g.staff.id)
-        if changed.id == g.staff.id:
+                                             by_staff_id=g.staff_id)
+        if changed.id == g.staff_id:
             session[EPOCH] = changed.session_epoch  # one's own reset keeps this session, ends the others
         return f"password reset for {username}: their open sessions end"
     return _write(staff_id, write)
@@ -145,7 +146,7 @@ def grant(staff_id: int):
     role, code = _field("role", 16), _field("counter_code", 32)
 
     def write(username: str) -> str:
-        staff_service.grant_role(username, role, code if role == COUNTER else "", by_staff_id=g.staff.id)
+        staff_service.grant_role(username, role, code if role == COUNTER else "", by_staff_id=g.staff_id)
         return f"{username}: {role}" + (f" of {code}" if role == COUNTER else "") + " granted"
     return _write(staff_id, write)
 
@@ -156,7 +157,7 @@ def revoke(staff_id: int):
     role, code = _field("role", 16), _field("counter_code", 32)
 
     def write(username: str) -> str:
-        removed = staff_service.revoke_role(username, role, code, by_staff_id=g.staff.id)
+        removed = staff_service.revoke_role(username, role, code, by_staff_id=g.staff_id)
         what = role + (f" of {code}" if code else "")
         return f"{username}: {what} revoked" if removed else f"{username} did not hold {what}"
     return _write(staff_id, write)
