@@ -8,8 +8,8 @@ lowest domain package, so every domain package and edge can call it.
 Actions are dotted nouns and verbs, searched by prefix ("points." finds every points action):
 points.adjust, points.approve, points.reject (members.points); coupon.redeem (members.coupons);
 role.grant, role.revoke, staff.add, staff.password, staff.deactivate, staff.activate
-(members.staff, shared by the CLI and the console's staff page); role.desk_agent (the CLI's
-`desk agent-add`); refund.request (payments.jobs); order.create, order.cancel (payments.counter /
+(members.staff, shared by the CLI and the console's staff page); role.desk_agent
+(service_desk.roster.add_agent); refund.request (payments.jobs); order.create, order.cancel (payments.counter /
 payments.cashier); desk.phone_reveal (service_desk.panel); reservation.check_in / .confirm /
 .decline / .cancel (reservations.bookings), .hold_visited / .hold_confirm / .hold_cancel
 (reservations.holds), .variant_quantity / .variant_import (reservations.catalog). Each is recorded

@@ -196,3 +196,22 @@ def test_the_cli_and_the_console_share_the_verbs_and_their_audit(app):
                 session.scalars(select(AuditEntry).where(AuditEntry.subject == f"staff:{lin}").order_by(AuditEntry.id))]
     assert rows == [(None, "staff.add", f"staff:{lin}", "cli"), (boss, "staff.deactivate", f"staff:{lin}", ""),
                     (None, "staff.activate", f"staff:{lin}", "cli")]
+
+
+def test_a_deactivated_or_revoked_agent_is_stood_down_at_the_desk(app, admin):
+    from service_desk.models import Agent
+    from tests.e2e.desk_helpers import make_agent, make_team
+
+    team = make_team(app)
+    make_agent(app, team, "kefu1")
+    make_agent(app, team, "kefu2")
+    staff = ids(app)
+
+    def status(username: str) -> str:
+        with uow(app) as session:
+            return session.scalar(select(Agent.status).where(Agent.staff_id == staff[username]))
+
+    assert status("kefu1") == status("kefu2") == "online"
+    assert form(admin, f"/console/staff/{staff['kefu1']}/deactivate").status_code == 303
+    assert form(admin, f"/console/staff/{staff['kefu2']}/roles/revoke", role="agent").status_code == 303
+    assert status("kefu1") == status("kefu2") == "away"  # no conversation is offered to them any more

@@ -97,11 +97,13 @@ def register(app: Flask) -> None:
     def staff_deactivate(username: str, by_username: str | None) -> None:
         """Stop a staff member signing in; their open console sessions end at their next request."""
         from members import staff as staff_service
+        from service_desk import roster
 
         try:
             with uow():
                 by = _staff(by_username).id if by_username else None
                 changed = staff_service.deactivate(username, by_staff_id=by)
+                roster.stand_down(staff_service.get_staff(username).id)  # the desk offers them nothing more
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc.args[0]))
         click.echo(f"{username} deactivated" if changed else f"{username} was already deactivated")
@@ -157,11 +159,14 @@ def register(app: Flask) -> None:
     def staff_revoke_role(username: str, role: str, counter_code: str, by_username: str | None) -> None:
         """Take a console role away (revoking one not held changes nothing and says so)."""
         from members import staff as staff_service
+        from service_desk import roster
 
         try:
             with uow():
                 by = _staff(by_username).id if by_username else None
                 removed = staff_service.revoke_role(username, role, counter_code.strip(), by_staff_id=by)
+                if removed and role == staff_service.AGENT:
+                    roster.stand_down(staff_service.get_staff(username).id)
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc.args[0]))
         click.echo(f"{username}: {role} revoked ({removed} grant{'s' if removed != 1 else ''})" if removed

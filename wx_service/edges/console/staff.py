@@ -7,7 +7,9 @@ Plain HTML forms, each with the session's CSRF token as a hidden field (auth.sta
 it on every POST); a write redirects back to the page with what it did, a refusal re-renders the
 page with the domain's own words (400 for a bad value, 404 for an unknown staff member, 409 for
 what members.staff refuses: an admin deactivating themselves or taking their own admin role).
-Every write is one members.staff verb in one unit of work, and the verb records its audit entry.
+Every write is one members.staff verb in one unit of work, and the verb records its audit entry;
+deactivating an agent, or revoking their agent role, also stands them down at the desk
+(service_desk.roster.stand_down: no new conversation is offered to them).
 
 Admins only: `roles(ADMIN)` (admins pass every role check, so it names no other).
 """
@@ -21,7 +23,8 @@ from sqlalchemy import select
 from members import audit
 from members import staff as staff_service
 from members.models import Staff
-from members.staff import ADMIN, COUNTER, ROLE_LABELS, ROLES, StaffRefused
+from members.staff import ADMIN, AGENT, COUNTER, ROLE_LABELS, ROLES, StaffRefused
+from service_desk import roster
 from wx_service.edges.console.auth import EPOCH, roles
 from wx_service.ground.extensions import db
 
@@ -112,6 +115,7 @@ def add():
 def deactivate(staff_id: int):
     def write(username: str) -> str:
         changed = staff_service.deactivate(username, by_staff_id=g.staff_id)
+        roster.stand_down(staff_id)  # the desk offers them nothing more
         return f"{username} deactivated: cannot sign in, open sessions end" if changed else \
             f"{username} was already deactivated"
     return _write(staff_id, write)
@@ -158,6 +162,8 @@ def revoke(staff_id: int):
 
     def write(username: str) -> str:
         removed = staff_service.revoke_role(username, role, code, by_staff_id=g.staff_id)
+        if removed and role == AGENT:
+            roster.stand_down(staff_id)
         what = role + (f" of {code}" if code else "")
         return f"{username}: {what} revoked" if removed else f"{username} did not hold {what}"
     return _write(staff_id, write)
