@@ -20,10 +20,12 @@ from typing import Any
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
+from marketing.models import Brand
 from members import audit
 from members import staff as staff_service
 from members.models import Staff
 from members.staff import ADMIN, AGENT, COUNTER, ROLE_LABELS, ROLES, StaffRefused
+from reservations import board
 from service_desk import roster
 from wx_service.edges.console.auth import EPOCH, roles
 from wx_service.ground.extensions import db
@@ -34,9 +36,6 @@ bp = Blueprint("console_staff", __name__, url_prefix="/console/staff", template_
 def known_counters() -> list[str]:
     """The counter codes the grant form offers: brands' counters, the reservation counters and the
     counters already granted (a new code can still be typed)."""
-    from marketing.models import Brand
-    from reservations import board
-
     codes = set(db.session.scalars(select(Brand.counter_code).where(Brand.counter_code != "")))
     codes.update(board.counters())
     codes.update(staff_service.granted_counters())
