@@ -7,10 +7,14 @@ lowest domain package, so every domain package and edge can call it.
 
 Actions are dotted nouns and verbs, searched by prefix ("points." finds every points action):
 points.adjust, points.approve, points.reject (members.points); coupon.redeem (members.coupons);
-role.grant (members.staff), role.desk_agent, staff.add, staff.password (the CLI); refund.request
-(payments.jobs); order.create, order.cancel (payments.counter / payments.cashier);
-desk.phone_reveal (service_desk.panel); reservation.check_in / .confirm / .decline /
-.hold_visited / .hold_confirm / .variant_quantity / .variant_import (the reservation console).
+role.grant, role.revoke, staff.add, staff.password, staff.deactivate, staff.activate
+(members.staff, shared by the CLI and the console's staff page); role.desk_agent
+(service_desk.roster.add_agent); refund.request (payments.jobs); order.create, order.cancel (payments.counter /
+payments.cashier); desk.phone_reveal (service_desk.panel); reservation.check_in / .confirm /
+.decline / .cancel (reservations.bookings), .hold_visited / .hold_confirm / .hold_cancel
+(reservations.holds), .variant_quantity / .variant_import (reservations.catalog). Each is recorded
+by the domain verb that makes the change, given the acting `staff_id`, right after the change's
+own compare-and-swap.
 Subjects name the thing written: "member:12", "adjustment:3", "coupon:4", "order:N…", "booking:5",
 "hold:7", "variant:9", "variants:csv", "staff:4". A repeat that changes nothing (an idempotent
 grant, a second check-in) records nothing.

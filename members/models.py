@@ -118,6 +118,10 @@ class Staff(Base):
     # werkzeug's salted scrypt/pbkdf2 hash; empty: this person cannot sign in to the console.
     password_hash: Mapped[str] = mapped_column(String(256), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Bumped by a deactivation and a password reset: a console session carries the epoch it signed
+    # in under, and one from an older epoch is refused, so a reactivation or a new password does
+    # not bring an old cookie back to life (members.staff, console auth).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class PointsEntry(Base):

@@ -7,6 +7,10 @@ each by a guarded UPDATE, and inserts the booking, all in one savepoint: of five
 booking a slot of three at once, exactly three get it, and a retried tap (same idempotency key)
 returns the first booking. Every status change is a move from states.py applied as a
 compare-and-swap; leaving an occupying state releases the unit to the waiting list (waitlist.py).
+
+A move made by staff (`staff_id` given) records its audit entry (reservation.check_in, .confirm,
+.decline, .cancel) right after its compare-and-swap succeeds, in the same transaction: a refused
+move records nothing, and neither does a repeat that changes nothing (a second check-in).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from members import audit
 from reservations import capacity, events, notices, slots, waitlist
 from reservations.exceptions import BadTime, LimitReached, NotAllowed, SoldOut, TooLate, UnknownReservation
 from reservations.models import Booking, Resource, Service, SlotUsage, WaitlistEntry
@@ -165,6 +170,13 @@ def take_offer(entry_id: int, openid: str, idempotency_key: str, *, now: datetim
     return booking
 
 
+def _audit(staff_id: int | None, action: str, booking_id: int, before: str, after: str, detail: str = "") -> None:
+    """A staff member's move, after its compare-and-swap: one audit entry (none without staff)."""
+    if staff_id is not None and before != after:
+        audit.record(staff_id, action, subject(booking_id), before={"status": before}, after={"status": after},
+                     detail=detail)
+
+
 def _move(booking: Booking, target: str, now: datetime, **values: object) -> None:
     source = booking.status
     if not allowed(BOOKING_MOVES, source, target):
@@ -194,14 +206,19 @@ def _check_cutoff(booking: Booking, now: datetime, what: str) -> None:
         raise TooLate(f"a booking can be {what} up to {minutes} minutes before it starts; call the counter")
 
 
-def cancel(booking_id: int, reason: str, *, openid: str | None = None, now: datetime | None = None) -> Booking:
+def cancel(booking_id: int, reason: str, *, openid: str | None = None, now: datetime | None = None,
+           staff_id: int | None = None, action: str = "reservation.cancel") -> Booking:
     """Cancel with a reason. The shopper (with `openid`) only before the cut-off; the counter any
-    time before the visit. The unit goes to the waiting list, or back to the slot."""
+    time before the visit (audited as `action` with `staff_id`). The unit goes to the waiting
+    list, or back to the slot."""
     now = now or utcnow()
     booking = own(booking_id, openid)
     if openid is not None:
         _check_cutoff(booking, now, "cancelled")
-    _move(booking, CANCELLED, now, cancel_reason=(reason or "").strip()[:500])
+    before = booking.status
+    reason = (reason or "").strip()[:500]
+    _move(booking, CANCELLED, now, cancel_reason=reason)
+    _audit(staff_id, action, booking.id, before, CANCELLED, reason)
     notices.queue(subject(booking.id), "cancelled", booking.openid, now=now)
     return own(booking_id)
 
@@ -232,22 +249,28 @@ def reschedule(booking_id: int, starts_at: datetime, idempotency_key: str, *, op
     return own(new.id)
 
 
-def confirm(booking_id: int, *, counters: frozenset[str] | None = None, now: datetime | None = None) -> Booking:
-    """The counter confirms a booking that waited for it (the no-show rule)."""
+def confirm(booking_id: int, *, counters: frozenset[str] | None = None, now: datetime | None = None,
+            staff_id: int | None = None) -> Booking:
+    """The counter confirms a booking that waited for it (the no-show rule); audited as
+    `reservation.confirm` with `staff_id`."""
     booking = in_scope(booking_id, counters)
     now = now or utcnow()
+    before = booking.status
     _move(booking, BOOKED, now)
+    _audit(staff_id, "reservation.confirm", booking.id, before, BOOKED)
     notices.queue(subject(booking.id), "confirmed", booking.openid, now=now)
     return own(booking_id)
 
 
 def decline(booking_id: int, reason: str, *, counters: frozenset[str] | None = None,
-            now: datetime | None = None) -> Booking:
-    """The counter turns down a booking that waited for it; the unit goes to the waiting list."""
+            now: datetime | None = None, staff_id: int | None = None) -> Booking:
+    """The counter turns down a booking that waited for it; the unit goes to the waiting list.
+    Audited as `reservation.decline` (with the reason) with `staff_id`."""
     booking = in_scope(booking_id, counters)
     if booking.status != REQUESTED:  # a confirmed booking is cancelled, with its own reason
         raise NotAllowed(f"only a booking waiting for confirmation can be declined (this one is {booking.status})")
-    return cancel(booking.id, reason or "the counter could not confirm this booking", now=now)
+    return cancel(booking.id, reason or "the counter could not confirm this booking", now=now, staff_id=staff_id,
+                  action="reservation.decline")
 
 
 def in_scope(booking_id: int, counters: frozenset[str] | None) -> Booking:
@@ -260,8 +283,11 @@ def in_scope(booking_id: int, counters: frozenset[str] | None) -> Booking:
     return booking
 
 
-def check_in(booking_id: int, *, counters: frozenset[str] | None = None, now: datetime | None = None) -> Booking:
-    """The shopper is at the counter: from the start of the booking's store day to its end."""
+def check_in(booking_id: int, *, counters: frozenset[str] | None = None, now: datetime | None = None,
+             staff_id: int | None = None, detail: str = "") -> Booking:
+    """The shopper is at the counter: from the start of the booking's store day to its end.
+    Audited as `reservation.check_in` with `staff_id` (`detail`: how, e.g. "scan"); a second
+    check-in changes nothing and records nothing."""
     now = now or utcnow()
     booking = in_scope(booking_id, counters)
     if booking.status == CHECKED_IN:
@@ -270,7 +296,9 @@ def check_in(booking_id: int, *, counters: frozenset[str] | None = None, now: da
         raise NotAllowed(f"this booking is for {slots.store_day(booking.starts_at).isoformat()}, not today")
     if booking.status == REQUESTED:
         raise NotAllowed("this booking still waits for the counter to confirm it")
+    before = booking.status
     _move(booking, CHECKED_IN, now, checked_in_at=now)
+    _audit(staff_id, "reservation.check_in", booking.id, before, CHECKED_IN, detail)
     return own(booking_id)
 
 

@@ -6,6 +6,10 @@ number, and if any row is bad nothing of the file is applied. It is idempotent o
 product, variant), the table's unique key: importing the same file twice changes nothing the
 second time. `holdable` never goes below what shoppers hold right now: that is one guarded UPDATE
 (`held <= new holdable`), not a read then a write, so a hold taken meanwhile is never stranded.
+
+Staff changes are audited here, in the same transaction as the change: reservation.variant_quantity
+(with `staff_id`, when the quantity moved) and reservation.variant_import (when a file created or
+updated something; a CLI import is recorded as the CLI's).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from members import audit
 from reservations import events
 from reservations.exceptions import NotAllowed, UnknownReservation
 from reservations.models import HoldableVariant
@@ -102,9 +107,11 @@ def _parse(csv_text: str, counters: frozenset[str] | None) -> tuple[list[_Row], 
     return rows, errors
 
 
-def import_variants(csv_text: str, *, counters: frozenset[str] | None = None) -> ImportResult:
+def import_variants(csv_text: str, *, counters: frozenset[str] | None = None, staff_id: int | None = None,
+                    cli: bool = False, detail: str = "") -> ImportResult:
     """Create or update the variants the CSV lists (with `counters`, only at those counters). All
-    or nothing: any bad row, and the result carries the errors and nothing is changed."""
+    or nothing: any bad row, and the result carries the errors and nothing is changed. A file that
+    changed something is audited as `staff_id`'s (or, with `cli`, the CLI's); `detail`: its name."""
     rows, errors = _parse(csv_text, counters)
     if errors:
         return ImportResult(errors=errors)
@@ -121,6 +128,10 @@ def import_variants(csv_text: str, *, counters: frozenset[str] | None = None) ->
         return ImportResult(errors=result.errors)
     except IntegrityError:  # another import created one of these items meanwhile
         return ImportResult(errors=["another change to these items happened meanwhile; import the file again"])
+    if (result.created or result.updated) and (staff_id is not None or cli):
+        audit.record(staff_id, "reservation.variant_import", "variants:csv",
+                     after={"created": result.created, "updated": result.updated, "unchanged": result.unchanged},
+                     detail=(detail or (audit.CLI if staff_id is None else ""))[:200])
     return result
 
 
@@ -156,19 +167,27 @@ def _set(variant_id: int, **values: object) -> bool:
         HoldableVariant.id == variant_id, HoldableVariant.held <= values["holdable"]).values(**values)).rowcount)
 
 
-def set_holdable(variant_id: int, holdable: int, *, counters: frozenset[str] | None = None) -> HoldableVariant:
+def set_holdable(variant_id: int, holdable: int, *, counters: frozenset[str] | None = None,
+                 staff_id: int | None = None) -> HoldableVariant:
     """Staff change how many of a variant may be held. UnknownReservation for a variant not at
-    the staff member's counters; NotAllowed below what is held now."""
-    variant = db.session.get(HoldableVariant, variant_id, populate_existing=True)
+    the staff member's counters; NotAllowed below what is held now. A change of the quantity is
+    audited with `staff_id` (the row is locked, so `before` is what the update replaced)."""
+    variant = db.session.get(HoldableVariant, variant_id, populate_existing=True, with_for_update=True)
     if variant is None or (counters is not None and variant.counter_code not in counters):
         raise UnknownReservation(f"no holdable item {variant_id}")
     if not isinstance(holdable, int) or isinstance(holdable, bool) or not 0 <= holdable <= MAX_HOLDABLE:
         raise NotAllowed(f"holdable is a whole number from 0 to {MAX_HOLDABLE}")
+    before = variant.holdable
     if not _set(variant_id, holdable=holdable):
         held = db.session.get(HoldableVariant, variant_id, populate_existing=True).held
         raise NotAllowed(f"{held} unit(s) are held now; holdable cannot go below that")
     events.counter_changed(variant.counter_code, "variant")
-    return db.session.get(HoldableVariant, variant_id, populate_existing=True)
+    changed = db.session.get(HoldableVariant, variant_id, populate_existing=True)
+    if staff_id is not None and changed.holdable != before:
+        audit.record(staff_id, "reservation.variant_quantity", f"variant:{variant_id}", before={"holdable": before},
+                     after={"holdable": changed.holdable},
+                     detail=f"{changed.counter_code} {changed.brand} {changed.product} {changed.variant}".strip())
+    return changed
 
 
 def variants_of(counter_code: str) -> list[HoldableVariant]:

@@ -4,7 +4,9 @@ Taking a unit is one guarded UPDATE (`held < holdable`) in the same savepoint as
 of two hundred shoppers tapping at once for five units, exactly five get one, and a retried tap
 (same idempotency key) finds its first hold instead of taking a second unit. Every change of a
 hold's status is a move from the table in states.py, applied as a compare-and-swap; leaving a
-holding state gives the unit back in the same transaction.
+holding state gives the unit back in the same transaction. A move made by staff (`staff_id` given)
+records its audit entry (reservation.hold_confirm, .hold_visited, .hold_cancel) once its
+compare-and-swap has succeeded: a refused move or a repeat that changes nothing records none.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from members import audit
 from reservations import capacity, events, notices, slots
 from reservations.exceptions import BadTime, NotAllowed, SoldOut, UnknownReservation
 from reservations.models import GoodsHold, HoldableVariant
@@ -82,6 +85,17 @@ def hold(variant_id: int, openid: str, idempotency_key: str, visit_day: date, ex
     return new
 
 
+# The audit action of a staff member's move to each status.
+ACTIONS = {CONFIRMED: "reservation.hold_confirm", VISITED: "reservation.hold_visited",
+           "cancelled": "reservation.hold_cancel"}
+
+
+def _audit(staff_id: int | None, hold_id: int, before: str, after: str, detail: str = "") -> None:
+    if staff_id is not None and before != after:
+        audit.record(staff_id, ACTIONS.get(after, f"reservation.hold_{after}"), subject(hold_id),
+                     before={"status": before}, after={"status": after}, detail=detail)
+
+
 def own(hold_id: int, openid: str | None = None, counters: frozenset[str] | None = None) -> GoodsHold:
     """The hold, if it is the shopper's (`openid`) or at one of the staff member's counters."""
     current = db.session.get(GoodsHold, hold_id, populate_existing=True)
@@ -93,10 +107,11 @@ def own(hold_id: int, openid: str | None = None, counters: frozenset[str] | None
 
 
 def move(hold_id: int, target: str, *, openid: str | None = None, counters: frozenset[str] | None = None,
-         now: datetime | None = None, notify: bool = True) -> GoodsHold:
+         now: datetime | None = None, notify: bool = True, staff_id: int | None = None,
+         detail: str = "") -> GoodsHold:
     """Move the hold to `target` if the table allows it from where it is now (with `openid`, only
     the shopper's own hold; with `counters`, only one at those counters). Leaving a holding state
-    gives the unit back."""
+    gives the unit back. Audited (holds.ACTIONS) with `staff_id`."""
     now = now or utcnow()
     current = own(hold_id, openid, counters)
     source = current.status
@@ -114,18 +129,24 @@ def move(hold_id: int, target: str, *, openid: str | None = None, counters: froz
         db.session.execute(update(HoldableVariant).where(HoldableVariant.id == current.variant_id,
                                                          HoldableVariant.held > 0)
                            .values(held=HoldableVariant.held - 1))
+    _audit(staff_id, hold_id, source, target, detail)
     if notify and (target == CONFIRMED or (target == "cancelled" and openid is None)):
         notices.queue(subject(hold_id), target, current.openid, now=now)
     return own(hold_id)
 
 
-def visit(hold_id: int, *, counters: frozenset[str] | None = None, now: datetime | None = None) -> GoodsHold:
-    """The shopper came to try it on: a held hold is confirmed on the spot and marked visited."""
+def visit(hold_id: int, *, counters: frozenset[str] | None = None, now: datetime | None = None,
+          staff_id: int | None = None, detail: str = "") -> GoodsHold:
+    """The shopper came to try it on: a held hold is confirmed on the spot and marked visited.
+    One audit entry with `staff_id` (held -> visited), none when it was visited already."""
     now = now or utcnow()
     current = own(hold_id, None, counters)
+    before = current.status
     if current.status == HELD:
         move(hold_id, CONFIRMED, counters=counters, now=now, notify=False)
-    return move(hold_id, VISITED, counters=counters, now=now)
+    visited = move(hold_id, VISITED, counters=counters, now=now)
+    _audit(staff_id, hold_id, before, visited.status, detail)  # both moves' swaps have succeeded
+    return visited
 
 
 def expire_due(now: datetime | None = None) -> int:

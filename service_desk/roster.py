@@ -1,15 +1,17 @@
-"""Teams and agents as an operator sets them up (the CLI; the console's staff pages come with
-the roles work). Flushes, never commits."""
+"""Teams and agents as an operator sets them up (the CLI), and an agent stood down when they may no
+longer work the desk (the staff page's deactivation and role revocation). Flushes, never commits."""
 from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from members import audit
 from members import staff as staff_service
 from members.models import Staff
+from service_desk import events
 from service_desk.exceptions import DeskError
-from service_desk.models import Agent, Team
+from service_desk.models import AWAY, ONLINE, Agent, Team
 from wx_service.ground.extensions import db
 
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -33,8 +35,9 @@ def add_team(code: str, name: str) -> Team:
     return team
 
 
-def add_agent(username: str, team_code: str, max_open: int = 5) -> Agent:
-    """Make a staff member an agent of a team, or move them to it (their open conversations stay)."""
+def add_agent(username: str, team_code: str, max_open: int = 5, *, by_staff_id: int | None = None) -> Agent:
+    """Make a staff member an agent of a team, or move them to it (their open conversations stay).
+    Audited as `role.desk_agent` by `by_staff_id` (None: the CLI), beside the role's own grant."""
     staff = db.session.scalar(select(Staff).where(Staff.username == username))
     if staff is None:
         raise RosterError(f"no staff member {username}; add them first (flask --app wsgi staff add)")
@@ -51,9 +54,26 @@ def add_agent(username: str, team_code: str, max_open: int = 5) -> Agent:
         agent.team_id, agent.max_open = team.id, max_open
     # The console lets in holders of the `agent` role; the row says which team. Made together here,
     # so an agent is never shut out of the desk they were added to.
-    staff_service.grant_role(username, staff_service.AGENT)
+    staff_service.grant_role(username, staff_service.AGENT, by_staff_id=by_staff_id)
     db.session.flush()
+    audit.record(by_staff_id, "role.desk_agent", f"staff:{staff.id}",
+                 after={"agent": agent.id, "team": team_code, "max_open": agent.max_open},
+                 detail=audit.CLI if by_staff_id is None else "")
     return agent
+
+
+def stand_down(staff_id: int) -> bool:
+    """A staff member who may no longer work the desk (deactivated, or their agent role revoked)
+    goes away, so no new conversation is offered to them; the ones they hold stay theirs until
+    transferred. Whether they were online. Flushes."""
+    agent_id = db.session.scalar(select(Agent.id).where(Agent.staff_id == staff_id))
+    if agent_id is None:
+        return False
+    moved = db.session.execute(update(Agent).where(Agent.id == agent_id, Agent.status == ONLINE)
+                               .values(status=AWAY)).rowcount
+    if moved:
+        events.publish_agent_after_commit(db.session.get(Agent, agent_id, populate_existing=True))
+    return bool(moved)
 
 
 def roster() -> list[tuple[Team, list[tuple[Agent, Staff]]]]:

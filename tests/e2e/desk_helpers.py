@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import requests
 
-from members import staff as staff_service
 from service_desk.models import Conversation
 from tests.integration import test_service_desk as service_desk_helpers
 from tests.integration.members_helpers import make_staff, uow
@@ -28,9 +27,7 @@ def make_agent(app, team_id: int, username: str, *, status: str = "online", max_
 
 def make_plain_staff(app, username: str) -> None:
     """Staff who can sign in to the console but are not agents."""
-    make_staff(app, username)
-    with uow(app):
-        staff_service.set_password(username, PASSWORD)
+    make_staff(app, username, PASSWORD)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 
 from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
 
 from members.models import Member, MemberIdentity, PointsEntry, Staff
 from wx_service.ground.db import utcnow
@@ -31,9 +32,12 @@ def make_member(app, *, level: str = "silver", name: str = "", birthday: date | 
         return member.id
 
 
-def make_staff(app, username: str) -> int:
+def make_staff(app, username: str, password: str = "") -> int:
+    """A staff member (with `password`, one who can sign in), made as a fixture: no audit entry, so
+    tests that read the audit log see only what they did."""
     with uow(app) as session:
-        staff = Staff(username=username, name=username.title())
+        staff = Staff(username=username, name=username.title(),
+                      password_hash=generate_password_hash(password) if password else "")
         session.add(staff)
         session.flush()
         return staff.id

@@ -111,8 +111,9 @@ def fake_catalog(monkeypatch, result):
     """`reservations.catalog` (another module's work) as a stand-in that records what it was given."""
     seen: list[str] = []
 
-    def import_variants(csv_text: str):
+    def import_variants(csv_text: str, **audited):
         seen.append(csv_text)
+        seen.append(audited)
         return result
 
     module = types.ModuleType("reservations.catalog")
@@ -127,7 +128,7 @@ def test_variants_import_hands_the_file_to_the_catalog_and_reports_its_verdict(a
     sheet.write_bytes(("\ufeff" + text).encode("utf-8"))  # as a spreadsheet saves "CSV UTF-8"
     seen = fake_catalog(monkeypatch, types.SimpleNamespace(created=1, updated=2, unchanged=3, errors=[]))
     assert "1 added, 2 updated, 3 unchanged" in ok(app, "reservations", "variants-import", str(sheet))
-    assert seen == [text]
+    assert seen == [text, {"cli": True, "detail": "goods.csv"}]  # recorded in the audit log as the CLI's
     fake_catalog(monkeypatch, types.SimpleNamespace(created=0, updated=0, unchanged=0,
                                                     errors=["line 3: holdable must be a whole number"]))
     output = refused(app, "reservations", "variants-import", str(sheet))

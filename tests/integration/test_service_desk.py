@@ -30,10 +30,8 @@ def make_team(app, code: str = "1F-cosmetics", name: str | None = None) -> int:
 def make_agent(app, team_id: int, name: str, *, status: str = "online", max_open: int = 5,
                password: str | None = None) -> int:
     """A staff member with an agent row (and a console password when given); the agent id."""
-    staff_id = make_staff(app, name)
+    staff_id = make_staff(app, name, password or "")
     with uow(app) as session:
-        if password:
-            staff_service.set_password(name, password)
         staff_service.grant_role(name, staff_service.AGENT)  # as roster.add_agent does
         agent = Agent(staff_id=staff_id, team_id=team_id, status=status, max_open=max_open, open_load=0)
         session.add(agent)

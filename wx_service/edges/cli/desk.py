@@ -4,7 +4,6 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from members import audit
 from service_desk import roster
 
 
@@ -37,8 +36,6 @@ def register(app: Flask) -> None:
                 agent = roster.add_agent(username, team_code, max_open)
             except roster.RosterError as exc:
                 raise click.ClickException(str(exc)) from exc
-            audit.record(None, "role.desk_agent", f"staff:{agent.staff_id}",
-                         after={"agent": agent.id, "team": team_code, "max_open": agent.max_open}, detail=audit.CLI)
             click.echo(f"{username}: agent {agent.id} of {team_code}, up to {agent.max_open} at once")
 
     @desk_group.command("agents")

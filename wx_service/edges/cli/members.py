@@ -49,8 +49,6 @@ def register(app: Flask) -> None:
     """Adds the members' commands to `app.cli`."""
     from members.exceptions import MembershipError
 
-    from members import audit
-
     def uow():
         return app.extensions["wx"].db.unit_of_work()
 
@@ -64,34 +62,67 @@ def register(app: Flask) -> None:
     @staff_group.command("add")
     @click.argument("username")
     @click.argument("name")
-    def staff_add(username: str, name: str) -> None:
-        from members.models import Staff
-        from wx_service.ground.extensions import db
+    @click.option("--staff", "by_username", default=None,
+                  help="Who adds them (for the audit log; without it the entry says `cli`).")
+    def staff_add(username: str, name: str, by_username: str | None) -> None:
+        """Add a staff member (no role, no password yet: set one with `staff password`)."""
+        from members import staff as staff_service
 
-        with uow():
-            if db.session.scalar(select(Staff).where(Staff.username == username)) is not None:
-                raise click.ClickException(f"staff {username!r} already exists")
-            added = Staff(username=username, name=name)
-            db.session.add(added)
-            db.session.flush()
-            audit.record(None, "staff.add", f"staff:{added.id}", after={"username": username, "name": name},
-                         detail=audit.CLI)
+        try:
+            with uow():
+                by = _staff(by_username).id if by_username else None
+                staff_service.add_staff(username, name, by_staff_id=by)
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc.args[0]))
         click.echo(f"staff {username} ({name}) added")
 
     @staff_group.command("password")
     @click.argument("username")
     @click.password_option(help="The new console password (prompted twice when not given).")
     def staff_password(username: str, password: str) -> None:
-        """Set a staff member's console sign-in password."""
+        """Set a staff member's console sign-in password (their open console sessions end)."""
         from members import staff as staff_service
 
         try:
             with uow():
-                changed = staff_service.set_password(username, password)
-                audit.record(None, "staff.password", f"staff:{changed.id}", detail=audit.CLI)
+                staff_service.set_password(username, password)
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc.args[0]))
         click.echo(f"password set for {username}")
+
+    @staff_group.command("deactivate")
+    @click.argument("username")
+    @click.option("--staff", "by_username", default=None,
+                  help="Who deactivates them (for the audit log; without it the entry says `cli`).")
+    def staff_deactivate(username: str, by_username: str | None) -> None:
+        """Stop a staff member signing in; their open console sessions end at their next request."""
+        from members import staff as staff_service
+        from service_desk import roster
+
+        try:
+            with uow():
+                by = _staff(by_username).id if by_username else None
+                changed = staff_service.deactivate(username, by_staff_id=by)
+                roster.stand_down(staff_service.get_staff(username).id)  # the desk offers them nothing more
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc.args[0]))
+        click.echo(f"{username} deactivated" if changed else f"{username} was already deactivated")
+
+    @staff_group.command("activate")
+    @click.argument("username")
+    @click.option("--staff", "by_username", default=None,
+                  help="Who reactivates them (for the audit log; without it the entry says `cli`).")
+    def staff_activate(username: str, by_username: str | None) -> None:
+        """Let a deactivated staff member sign in again."""
+        from members import staff as staff_service
+
+        try:
+            with uow():
+                by = _staff(by_username).id if by_username else None
+                changed = staff_service.activate(username, by_staff_id=by)
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc.args[0]))
+        click.echo(f"{username} reactivated" if changed else f"{username} was already active")
 
     from members.staff import ROLES
 
@@ -128,11 +159,14 @@ def register(app: Flask) -> None:
     def staff_revoke_role(username: str, role: str, counter_code: str, by_username: str | None) -> None:
         """Take a console role away (revoking one not held changes nothing and says so)."""
         from members import staff as staff_service
+        from service_desk import roster
 
         try:
             with uow():
                 by = _staff(by_username).id if by_username else None
                 removed = staff_service.revoke_role(username, role, counter_code.strip(), by_staff_id=by)
+                if removed and role == staff_service.AGENT:
+                    roster.stand_down(staff_service.get_staff(username).id)
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc.args[0]))
         click.echo(f"{username}: {role} revoked ({removed} grant{'s' if removed != 1 else ''})" if removed

@@ -123,7 +123,7 @@ def register(app: Flask) -> None:
             raise click.ClickException(f"{file} is not UTF-8 text; save the sheet as CSV UTF-8") from None
         import_variants: Callable = importlib.import_module("reservations.catalog").import_variants
         with unit_of_work():
-            result = import_variants(text)
+            result = import_variants(text, cli=True, detail=file.name)
         for error in result.errors:
             click.echo(f"  {error}", err=True)
         if result.errors:

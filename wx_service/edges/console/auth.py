@@ -6,6 +6,12 @@ smallest thing that is safe. Every non-GET request must echo the session's CSRF 
 `csrf_token` or header `X-CSRF-Token`), so another site cannot make a till charge a shopper.
 Repeated failures for one username lock it out for 15 minutes (counted in Redis).
 
+A session is only as good as its staff row: every request re-reads it (one primary-key SELECT), so
+a deactivated member is signed out at their next request, and a session signed in under an older
+`session_epoch` (before a deactivation or a password reset) is refused too, so neither a
+reactivation nor a new password revives an old cookie. An event stream already open runs on until
+it is closed (it holds no database connection); its next reconnect is refused.
+
 Roles: every console route declares who may use it, with exactly one of `@roles("cashier", ...)`
 (those roles, and an admin always), `@any_staff` (anyone signed in: home, sign-out) or `@public`
 (the sign-in page). The declaration is kept on the view (`CONSOLE_RULE`), and
@@ -36,6 +42,8 @@ MAX_FAILURES = 10
 CONSOLE_RULE = "console_rule"
 PUBLIC, ANY_STAFF = "public", "any staff"
 REFUSED_HEADER = "X-Console-Refused"
+# The staff member's session epoch when this session signed in (members.models.Staff.session_epoch).
+EPOCH = "staff_epoch"
 
 
 def csrf_token() -> str:
@@ -81,14 +89,14 @@ def staff_required(view: Callable) -> Callable:
             from members.models import Staff
 
             staff = db.session.get(Staff, staff_id)
-        if staff is None or not staff.active:
+        if staff is None or not staff.active or session.get(EPOCH, 0) != staff.session_epoch:
             session.pop("staff_id", None)
             if "/api/" in request.path:
                 return jsonify(error="sign in to the console first"), 401
             return redirect(url_for("console_auth.login", next=request.full_path.rstrip("?")))
         if request.method not in ("GET", "HEAD", "OPTIONS") and not _csrf_ok():
             return jsonify(error="missing or wrong CSRF token; reload the page"), 403
-        g.staff = staff
+        g.staff, g.staff_id = staff, staff.id
         return view(*args, **kwargs)
     return wrapped
 
@@ -165,6 +173,7 @@ def login():
             session.clear()
             session.permanent = True
             session["staff_id"] = staff.id
+            session[EPOCH] = staff.session_epoch
             csrf_token()
             return redirect(_safe_next(request.args.get("next")))
         if failures >= MAX_FAILURES:

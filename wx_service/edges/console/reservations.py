@@ -5,7 +5,8 @@ that tells an open board to re-read itself.
 
 A thin edge over reservations: each call finds the staff member's counters
 (`members.staff.counters_of`: None for an admin = every counter), runs one domain verb or read with
-`counters=` in one unit of work committed here, and shapes HTML or JSON. Every route needs the
+`counters=` and `staff_id=` in one unit of work committed here, and shapes HTML or JSON; the verb
+records its own audit entry (reservations' bookings, holds, catalog). Every route needs the
 `counter` role (or admin: auth.roles), else 403; a booking or hold of another counter is answered
 as none (404), with nothing changed. Every write needs the CSRF header.
 
@@ -37,12 +38,11 @@ from flask import (
 )
 from redis import Redis
 
-from members import audit
 from members.staff import COUNTER, counters_of
 from payments import service as payment_service
 from reservations import board, bookings, catalog, events, holds, slots
 from reservations.exceptions import NotAllowed, ReservationError, UnknownReservation
-from reservations.models import Booking, GoodsHold, HoldableVariant
+from reservations.models import Booking, GoodsHold
 from reservations.states import CHECKED_IN, CONFIRMED, VISITED
 from wx_service.edges.bodies import json_body
 from wx_service.edges.console import sse
@@ -126,18 +126,6 @@ def reservation_api(view: Callable[..., Any]) -> Callable[..., Any]:
         except (ReservationError, BadShape) as exc:
             return refusal(exc)
     return wrapped
-
-
-def _status_of(model: type, ident: int) -> str | None:
-    found = db.session.get(model, ident)
-    return found.status if found is not None else None
-
-
-def _audit_move(action: str, subject: str, before: str | None, after: str, detail: str = "") -> None:
-    """One audit entry for a status the staff member changed (a repeat that changes nothing: none),
-    in the request's unit of work (a refused write rolls it back with everything else)."""
-    if before != after:
-        audit.record(g.staff.id, action, subject, before={"status": before}, after={"status": after}, detail=detail)
 
 
 def _pages(counters: frozenset[str] | None) -> list[str]:
@@ -244,17 +232,15 @@ def scan(counters: frozenset[str] | None):
         booking = bookings.by_visit_code(code)
         if booking is None or not _in(counters, board.counter_of_booking(booking)):
             raise UnknownReservation(f"no reservation with code {code} at your counters")
-        already, before = booking.status == CHECKED_IN, booking.status
-        booking = bookings.check_in(booking.id, counters=counters)
-        _audit_move("reservation.check_in", f"booking:{booking.id}", before, booking.status, detail="scan")
+        already = booking.status == CHECKED_IN
+        booking = bookings.check_in(booking.id, counters=counters, staff_id=g.staff_id, detail="scan")
         return jsonify(_scan_answer(board.describe_booking(booking), already))
     if code.startswith("H"):
         hold = holds.by_visit_code(code)
         if hold is None or not _in(counters, board.counter_of_hold(hold)):
             raise UnknownReservation(f"no reservation with code {code} at your counters")
-        already, before = hold.status == VISITED, hold.status
-        hold = holds.visit(hold.id, counters=counters)
-        _audit_move("reservation.hold_visited", f"hold:{hold.id}", before, hold.status, detail="scan")
+        already = hold.status == VISITED
+        hold = holds.visit(hold.id, counters=counters, staff_id=g.staff_id, detail="scan")
         return jsonify(_scan_answer(board.describe_hold(hold), already))
     raise UnknownReservation(f"{code[:16]} is not a visit code (they start with B or H)")
 
@@ -267,9 +253,7 @@ def _in(counters: frozenset[str] | None, counter: str) -> bool:
 @roles(COUNTER)
 @reservation_api
 def check_in(counters: frozenset[str] | None, booking_id: int):
-    before = _status_of(Booking, booking_id)
-    booking = bookings.check_in(booking_id, counters=counters)
-    _audit_move("reservation.check_in", f"booking:{booking_id}", before, booking.status)
+    booking = bookings.check_in(booking_id, counters=counters, staff_id=g.staff_id)
     return jsonify(board.describe_booking(booking))
 
 
@@ -277,9 +261,7 @@ def check_in(counters: frozenset[str] | None, booking_id: int):
 @roles(COUNTER)
 @reservation_api
 def confirm(counters: frozenset[str] | None, booking_id: int):
-    before = _status_of(Booking, booking_id)
-    booking = bookings.confirm(booking_id, counters=counters)
-    _audit_move("reservation.confirm", f"booking:{booking_id}", before, booking.status)
+    booking = bookings.confirm(booking_id, counters=counters, staff_id=g.staff_id)
     return jsonify(board.describe_booking(booking))
 
 
@@ -288,9 +270,7 @@ def confirm(counters: frozenset[str] | None, booking_id: int):
 @reservation_api
 def decline(counters: frozenset[str] | None, booking_id: int):
     reason = json_body(ReservationDecline).reason
-    before = _status_of(Booking, booking_id)
-    booking = bookings.decline(booking_id, reason, counters=counters)
-    _audit_move("reservation.decline", f"booking:{booking_id}", before, booking.status, detail=reason)
+    booking = bookings.decline(booking_id, reason, counters=counters, staff_id=g.staff_id)
     return jsonify(board.describe_booking(booking))
 
 
@@ -298,9 +278,7 @@ def decline(counters: frozenset[str] | None, booking_id: int):
 @roles(COUNTER)
 @reservation_api
 def visited(counters: frozenset[str] | None, hold_id: int):
-    before = _status_of(GoodsHold, hold_id)
-    hold = holds.visit(hold_id, counters=counters)
-    _audit_move("reservation.hold_visited", f"hold:{hold_id}", before, hold.status)
+    hold = holds.visit(hold_id, counters=counters, staff_id=g.staff_id)
     return jsonify(board.describe_hold(hold))
 
 
@@ -308,9 +286,7 @@ def visited(counters: frozenset[str] | None, hold_id: int):
 @roles(COUNTER)
 @reservation_api
 def confirm_hold(counters: frozenset[str] | None, hold_id: int):
-    before = _status_of(GoodsHold, hold_id)
-    hold = holds.move(hold_id, CONFIRMED, counters=counters)
-    _audit_move("reservation.hold_confirm", f"hold:{hold_id}", before, hold.status)
+    hold = holds.move(hold_id, CONFIRMED, counters=counters, staff_id=g.staff_id)
     return jsonify(board.describe_hold(hold))
 
 
@@ -321,13 +297,7 @@ def confirm_hold(counters: frozenset[str] | None, hold_id: int):
 @reservation_api
 def set_quantity(counters: frozenset[str] | None, variant_id: int):
     holdable = json_body(VariantQuantity).holdable
-    found = db.session.get(HoldableVariant, variant_id)
-    before = found.holdable if found is not None else None
-    variant = catalog.set_holdable(variant_id, holdable, counters=counters)
-    if variant.holdable != before:
-        audit.record(g.staff.id, "reservation.variant_quantity", f"variant:{variant_id}",
-                     before={"holdable": before}, after={"holdable": variant.holdable},
-                     detail=f"{variant.counter_code} {variant.brand} {variant.product} {variant.variant}".strip())
+    variant = catalog.set_holdable(variant_id, holdable, counters=counters, staff_id=g.staff_id)
     return jsonify(id=variant.id, holdable=variant.holdable, held=variant.held)
 
 
@@ -346,15 +316,11 @@ def import_csv(counters: frozenset[str] | None):
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return jsonify(error="the file is not UTF-8 text; save it as CSV UTF-8"), 400
-    result = catalog.import_variants(text, counters=counters)
+    result = catalog.import_variants(text, counters=counters, staff_id=g.staff_id, detail=(upload.filename or "")[:200])
     body = {"created": result.created, "updated": result.updated, "unchanged": result.unchanged,
             "errors": result.errors}
     if result.errors:
         return jsonify(error=f"nothing imported: {len(result.errors)} bad row(s)", **body), 422
-    if result.created or result.updated:
-        audit.record(g.staff.id, "reservation.variant_import", "variants:csv",
-                     after={"created": result.created, "updated": result.updated, "unchanged": result.unchanged},
-                     detail=(upload.filename or "")[:200])
     return jsonify(body)
 
 
