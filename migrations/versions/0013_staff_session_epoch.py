@@ -5,7 +5,7 @@ their password bumps it, so every cookie issued before is refused at its next re
 reactivation does not revive them. Existing sessions carry no epoch and count as epoch 0, the
 column's default: they stay valid until the first such change.
 
-Revision ID: 0017
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-03 14:00:00
 """
@@ -13,7 +13,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0017'
+revision = '0013'
 down_revision = '0012'
 branch_labels = None
 depends_on = None
