@@ -55,6 +55,9 @@ def test_a_store_and_a_brand_are_made_from_the_forms_api_and_bad_values_are_name
     assert console.post("/console/content/api/brand", {"name": "兰蔻"}).json()["errors"] == {
         "name": "another brand is called 兰蔻"}
     assert console.post("/console/content/api/gadget", {"name": "x"}).status_code == 404
+    for noun in ("store", "brand", "activity", "new_arrival", "discount"):
+        assert console.get(f"/console/content/{noun}/new").status_code == 200, noun
+    assert console.get("/console/content/gadget/new").status_code == 404
     listing = console.get("/console/content/")
     assert "静安店 (SH-1)" in listing.text and "兰蔻" in listing.text
     with uow(app) as session:
@@ -146,3 +149,5 @@ def test_the_preview_shows_the_item_as_the_oa_news_card(app, base_url):
                                                                "price_fen": 108050}).json()["id"]
     card = console.get(f"/console/content/new_arrival/{arrival}/preview").text
     assert "兰蔻 新品：小黑瓶" in card and "¥1080.50" in card and 'id="news-no-cover"' in card
+    form = console.get(f"/console/content/new_arrival/{arrival}").text  # the price is shown in yuan
+    assert 'id="f-price_fen" value="1080.50"' in form and f'<option value="{brand}" selected>' in form

@@ -129,7 +129,7 @@ def local(at: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 def _value(noun: str, item: Any, field: Input) -> Any:
     """A field's current value as the form shows it."""
     if item is None:
-        return {"active": True, "sort_order": 0}.get(field.name, "")
+        return {"brands": [], "hours": {}, "bool": field.name == "active", "int": 0}.get(field.kind, "")
     if field.name == "brand_ids":
         return activities.brand_ids(item.id)
     value = getattr(item, field.name)
