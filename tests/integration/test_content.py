@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from marketing import activities, brands, images, offers, publishing, stores
 from marketing.exceptions import InvalidContent, NotAllowed, UnknownContent
 from marketing.models import Activity, ActivityBrand, Brand, ContentImage, Store, StoreHoursException
-from tests.conftest import requires_postgres
+from tests.conftest import requires_postgres, requires_redis
 from tests.integration.content_helpers import JPEG, at, entries, png
 from tests.integration.members_helpers import make_staff, uow
+from tests.integration.test_member_cli import restore_tz  # noqa: F401  (a fixture: the scheduler sets TZ)
 from wx_service.edges.schedule import SWEEP_JOBS
 from wx_service.ground.db import utcnow
 from wx_service.ground.queue import run_job
@@ -264,6 +265,21 @@ def test_mark_published_on_a_stale_read_does_nothing(app):
         assert publishing.mark_published(stale, utcnow()) is False
     with uow(app) as session:
         assert len([e for e in entries(session) if e.action == "content.activity.publish"]) == 1
+
+
+@requires_redis
+def test_the_cron_scheduler_enqueues_the_sweep_and_a_worker_publishes(app, wx, run_jobs, restore_tz):
+    from wx_service.edges.schedule import build_scheduler
+
+    staff = make_staff(app, "mkt")
+    activity_id = _scheduled(app, staff, publish_in_hours=-0.5)
+    scheduler = build_scheduler(wx.redis)
+    for job in scheduler.get_jobs():
+        job.next_enqueue_time = utcnow() if job.name == "content-publish" else job.next_enqueue_time
+    assert [job.name for job in scheduler.enqueue_jobs()] == ["content-publish"]
+    run_jobs()
+    with uow(app) as session:
+        assert session.get(Activity, activity_id).status == "published"
 
 
 @requires_postgres
