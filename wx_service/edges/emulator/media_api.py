@@ -61,10 +61,9 @@ def size_error(kind: str, size: int) -> int:
     return 0
 
 
-@bp.post("/cgi-bin/media/upload")
-@wechat_api("media/upload")
-def media_upload():
-    state = _state()
+def _take_upload() -> tuple[str, bytes, str, str] | Response:
+    """The upload both material APIs take: (type, bytes, declared content type, filename), or
+    WeChat's refusal of the type (40004), a missing or empty file (41005) or its size."""
     kind = request.args.get("type", "")
     if kind not in MEDIA_LIMITS:
         return _error(40004)
@@ -82,7 +81,17 @@ def media_upload():
     content_type = upload.mimetype
     if not MIME_TYPE.fullmatch(content_type) or content_type == "application/octet-stream":
         content_type = DEFAULT_CONTENT_TYPE[kind]
-    media = state.store_media(kind, data, content_type, upload.filename or "")
+    return kind, data, content_type, upload.filename or ""
+
+
+@bp.post("/cgi-bin/media/upload")
+@wechat_api("media/upload")
+def media_upload():
+    taken = _take_upload()
+    if isinstance(taken, Response):
+        return taken
+    kind, data, content_type, filename = taken
+    media = _state().store_media(kind, data, content_type, filename)
     return jsonify(type=kind, media_id=media.media_id, created_at=int(media.created_at))
 
 
@@ -103,28 +112,15 @@ def sniffed_type(kind: str, data: bytes) -> str | None:
 @bp.post("/cgi-bin/material/add_material")
 @wechat_api("material/add_material")
 def material_add():
-    state = _state()
-    kind = request.args.get("type", "")
-    if kind not in MEDIA_LIMITS:
-        return _error(40004)
-    declared = request.content_length
-    if declared is not None and declared > UPLOAD_BODY_CAP:
-        return _error(size_error(kind, declared))
-    request.max_content_length = UPLOAD_BODY_CAP
-    upload = request.files.get("media")
-    if upload is None:
-        return _error(41005)
-    data = upload.read()
-    code = size_error(kind, len(data))
-    if code:
-        return _error(code)
+    taken = _take_upload()
+    if isinstance(taken, Response):
+        return taken
+    kind, data, content_type, filename = taken
     if kind in MATERIAL_FORMATS:
         content_type = sniffed_type(kind, data)
         if content_type is None:
             return _error(40005)
-    else:
-        content_type = upload.mimetype if MIME_TYPE.fullmatch(upload.mimetype or "") else DEFAULT_CONTENT_TYPE[kind]
-    media = state.store_media(kind, data, content_type, upload.filename or "", permanent=True)
+    media = _state().store_media(kind, data, content_type, filename, permanent=True)
     if kind == "image":
         return jsonify(media_id=media.media_id, url=request.host_url.rstrip("/") + picture_path(media.media_id))
     return jsonify(media_id=media.media_id)
