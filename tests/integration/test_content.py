@@ -339,6 +339,24 @@ def test_images_are_judged_by_their_bytes_kept_once_and_sent_to_wechat_after_com
     assert emulator.calls["material/add_material"] == 2
 
 
+def test_an_image_whose_upload_job_was_lost_is_sent_again_by_the_sweep(app, emulator, run_jobs):
+    with uow(app) as session:  # as if its job had been lost: a row, and nothing queued
+        lost = ContentImage(sha256="a" * 64, content_type="image/png", size=len(png()), data=png(),
+                            created_at=utcnow() - timedelta(minutes=30))
+        fresh = ContentImage(sha256="b" * 64, content_type="image/png", size=len(png()), data=png())
+        session.add_all([lost, fresh])
+        session.flush()
+        lost_id, fresh_id = lost.id, fresh.id
+    with app.app_context():
+        assert run_job(_scheduler_job("content-images"), {}) == 1  # the fresh one's own job may still run
+    run_jobs()
+    with uow(app) as session:
+        assert session.get(ContentImage, lost_id).wechat_media_id
+        assert session.get(ContentImage, fresh_id).wechat_media_id == ""
+    with app.app_context():
+        assert run_job(_scheduler_job("content-images"), {}) == 0
+
+
 def test_the_demo_content_loads_once_with_the_demo_counter(app):
     from wx_service.edges.demo_content import load_demo_content
     from wx_service.edges.demo_data import load_demo_data

@@ -3,7 +3,8 @@ the OA's news cards, the shopper's H5 pages inside WeChat's browser and the cons
 
 The URL names the bytes' hash, so what it answers never changes: caches may keep it for a year
 (`immutable`), and a revalidation by ETag answers 304. No cookie is read and none is set; the
-picture is marked nosniff so a browser never runs it as anything but an image.
+picture is marked nosniff so a browser never runs it as anything but an image, and any origin may
+read it (an H5 page drawing it into a share poster's canvas).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def show(sha256: str, ext: str):
         if image is None or images.file_name(image) != f"{sha256}.{ext}":
             abort(404)
         headers = {"Cache-Control": f"public, max-age={ONE_YEAR}, immutable", "ETag": etag,
-                   "X-Content-Type-Options": "nosniff"}
+                   "X-Content-Type-Options": "nosniff", "Access-Control-Allow-Origin": "*"}
         if etag in request.headers.get("If-None-Match", ""):
             return Response(status=304, headers=headers)
         return Response(image.data, content_type=image.content_type, headers=headers)
