@@ -214,6 +214,11 @@ def test_schedule_refuses_the_past_and_a_publish_time_on_a_published_item(app):
         assert last.action == "content.activity.schedule" and list(last.after) == ["unpublish_at"]
 
 
+def _run_in_app(app, path: str) -> None:
+    with app.app_context():
+        run_job(path, {})
+
+
 def _scheduler_job(name: str) -> str:
     return next(path for job_name, _cron, path in SWEEP_JOBS if job_name == name)
 
@@ -259,9 +264,11 @@ def test_mark_published_on_a_stale_read_does_nothing(app):
     with uow(app) as session:
         stale = session.get(Activity, activity_id)
         assert stale.status == "scheduled"
-        # Another process publishes it meanwhile (its own transaction, committed).
-        with app.app_context():
-            run_job(_scheduler_job("content-publish"), {})
+        # Another worker publishes it meanwhile (its own thread, session and transaction, committed).
+        other = threading.Thread(target=lambda: _run_in_app(app, _scheduler_job("content-publish")))
+        other.start()
+        other.join(30)
+        assert stale.status == "scheduled"  # as this transaction read it
         assert publishing.mark_published(stale, utcnow()) is False
     with uow(app) as session:
         assert len([e for e in entries(session) if e.action == "content.activity.publish"]) == 1
