@@ -149,5 +149,9 @@ def test_the_preview_shows_the_item_as_the_oa_news_card(app, base_url):
                                                                "price_fen": 108050}).json()["id"]
     card = console.get(f"/console/content/new_arrival/{arrival}/preview").text
     assert "兰蔻 新品：小黑瓶" in card and "¥1080.50" in card and 'id="news-no-cover"' in card
+    discount = console.post("/console/content/api/discount", {"title": "满300减50", "description": "全场",
+                                                              "valid_from": "2026-12-05", "valid_until": "2026-12-07"})
+    card = console.get(f"/console/content/discount/{discount.json()['id']}/preview").text
+    assert re.search(r'id="news-description">全场 12月05日至12月07日<', card)
     form = console.get(f"/console/content/new_arrival/{arrival}").text  # the price is shown in yuan
     assert 'id="f-price_fen" value="1080.50"' in form and f'<option value="{brand}" selected>' in form
