@@ -9,8 +9,8 @@ Two checks, both enumerated from the app's URL map so a new route cannot slip pa
 
 A new console route fails here until it declares its rule in code and gets its row in TABLE. The
 admin row is all `y` (admins may do everything); `none` is a signed-in staff member with no role.
-There are no marketing or analyst pages yet (content, campaigns and reports come with issue 12's
-other parts): both reach home only, and their columns show it.
+Marketing reaches the content pages (and home); there are no analyst pages yet (reports come with
+issue 12's other parts): analysts reach home only, and their column shows it.
 
 And in Chromium: an agent signs in, sees only the desk on the home page, and is refused the cashier
 page (the console has no refund page yet; the cashier page is the till they must not reach).
@@ -37,6 +37,7 @@ TILL = "yyy...."  # admin, counter staff, cashier
 CASHIER = "y.y...."
 DESK = "y..y..."
 RESERVATIONS = "yy....."
+CONTENT = "y...y.."  # admin, marketing
 ADMIN_ONLY = "y......"
 
 # endpoint -> allowed (y) or refused (.) for each role in COLUMNS.
@@ -112,6 +113,16 @@ TABLE: dict[str, str] = {
     "console_staff.reset_password": ADMIN_ONLY,
     "console_staff.grant": ADMIN_ONLY,
     "console_staff.revoke": ADMIN_ONLY,
+    "console_content.index": CONTENT,
+    "console_content.edit": CONTENT,
+    "console_content.preview": CONTENT,
+    "console_content.create": CONTENT,
+    "console_content.update": CONTENT,
+    "console_content.hours_exception": CONTENT,
+    "console_content.publish": CONTENT,
+    "console_content.schedule": CONTENT,
+    "console_content.unpublish": CONTENT,
+    "console_content.upload_image": CONTENT,
 }
 
 STREAMS = {"console_desk_stream.stream", "console_reservations.stream"}
@@ -250,7 +261,8 @@ def test_the_home_page_lists_only_the_pages_a_role_may_open(app, base_url):
     users = _staff_per_role(app)
     links = {"counter-link": "console_counter.index", "cashier-link": "console_cashier.index",
              "reservations-link": "console_reservations.day", "desk-link": "console_desk.index",
-             "audit-link": "console_audit.index", "staff-link": "console_staff.index"}
+             "audit-link": "console_audit.index", "staff-link": "console_staff.index",
+             "content-link": "console_content.index"}
     for column, role in enumerate(COLUMNS):
         home = sign_in(base_url, users[role], PASSWORD).get("/console/")
         assert home.status_code == 200

@@ -35,6 +35,11 @@ SWEEP_JOBS: tuple[CronJob, ...] = (
     ("rsv-reminders", "* * * * *", "reservations.jobs.queue_reminders"),
     ("rsv-sweep", "* * * * *", "reservations.jobs.sweep"),
     ("rsv-stalled-notices", "* * * * *", "reservations.jobs.resume_stalled_notices"),
+    # Content: scheduled activities, new arrivals and discounts go live (each once, by a
+    # compare-and-swap on status) and expired ones come down.
+    ("content-publish", "* * * * *", "marketing.jobs.publish_due"),
+    # Pictures WeChat has not yet taken as permanent material (a lost job) are sent again, hourly.
+    ("content-images", "17 * * * *", "marketing.jobs.resend_unsent_images"),
 )
 
 

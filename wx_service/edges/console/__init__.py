@@ -1,5 +1,6 @@
 """The staff console (/console): sign-in, then the pages staff work in (counter QR, cashier, the
-customer-service desk, the counters' reservations, the audit log, the staff page).
+customer-service desk, the counters' reservations, the store's content, the audit log, the staff
+page).
 
 Each page is its own blueprint module under this package; `init_app` mounts them all. Every route
 declares who may use it (`auth.roles(...)`, `auth.any_staff` or `auth.public`), which brings the one
@@ -12,7 +13,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from wx_service.edges.console import audit, auth, cashier, counter, desk, desk_media, desk_stream, reservations, staff
+    from wx_service.edges.console import (audit, auth, cashier, content, counter, desk, desk_media, desk_stream,
+                                          reservations, staff)
 
     production = app.extensions["wx"].settings.ENV_NAME == "production"
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
@@ -26,3 +28,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(reservations.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(content.bp)

@@ -6,6 +6,14 @@ with their content type and a Content-disposition naming the file, as WeChat doe
 `{"errcode":40007,"errmsg":"invalid media_id"}` once the id is unknown or its 3 days are over.
 A video answers JSON with `video_url` instead of bytes, as WeChat's does.
 
+`POST /cgi-bin/material/add_material?type=image|voice|video|thumb` (新增其他类型永久素材) takes the
+same multipart field and keeps the material for good: it answers `{"media_id", "url"}` for an image
+(the url on WeChat's picture host, what an OA news card's picture must be), `{"media_id"}` for the
+others. Its limits: image 10 MB in BMP, PNG, JPEG or GIF; voice 2 MB; video 10 MB; thumb 64 KB
+JPEG. A type it does not know is 40004, a file that is not of an accepted format 40005 "invalid
+file type" (WeChat looks at the file; so does the emulator, by its magic number), a size over the
+limit 40009 for an image (40006 otherwise), no file or an empty one 41005.
+
 `/media/pic/<media_id>` is not WeChat's API: it stands in for the picture host (mmbiz.qpic.cn)
 behind a shopper's image push's PicUrl, and is what the shopper page shows images from.
 """
@@ -53,10 +61,9 @@ def size_error(kind: str, size: int) -> int:
     return 0
 
 
-@bp.post("/cgi-bin/media/upload")
-@wechat_api("media/upload")
-def media_upload():
-    state = _state()
+def _take_upload() -> tuple[str, bytes, str, str] | Response:
+    """The upload both material APIs take: (type, bytes, declared content type, filename), or
+    WeChat's refusal of the type (40004), a missing or empty file (41005) or its size."""
     kind = request.args.get("type", "")
     if kind not in MEDIA_LIMITS:
         return _error(40004)
@@ -74,8 +81,49 @@ def media_upload():
     content_type = upload.mimetype
     if not MIME_TYPE.fullmatch(content_type) or content_type == "application/octet-stream":
         content_type = DEFAULT_CONTENT_TYPE[kind]
-    media = state.store_media(kind, data, content_type, upload.filename or "")
+    return kind, data, content_type, upload.filename or ""
+
+
+@bp.post("/cgi-bin/media/upload")
+@wechat_api("media/upload")
+def media_upload():
+    taken = _take_upload()
+    if isinstance(taken, Response):
+        return taken
+    kind, data, content_type, filename = taken
+    media = _state().store_media(kind, data, content_type, filename)
     return jsonify(type=kind, media_id=media.media_id, created_at=int(media.created_at))
+
+
+# The formats permanent material accepts, by magic number; voice and video are not sniffed.
+_MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",),
+          "image/gif": (b"GIF87a", b"GIF89a"), "image/bmp": (b"BM",)}
+MATERIAL_FORMATS = {"image": ("image/png", "image/jpeg", "image/gif", "image/bmp"), "thumb": ("image/jpeg",)}
+
+
+def sniffed_type(kind: str, data: bytes) -> str | None:
+    """The content type `data` is, among those permanent `kind` material accepts; None: refused."""
+    for content_type in MATERIAL_FORMATS[kind]:
+        if data.startswith(_MAGIC[content_type]):
+            return content_type
+    return None
+
+
+@bp.post("/cgi-bin/material/add_material")
+@wechat_api("material/add_material")
+def material_add():
+    taken = _take_upload()
+    if isinstance(taken, Response):
+        return taken
+    kind, data, content_type, filename = taken
+    if kind in MATERIAL_FORMATS:
+        content_type = sniffed_type(kind, data)
+        if content_type is None:
+            return _error(40005)
+    media = _state().store_media(kind, data, content_type, filename, permanent=True)
+    if kind == "image":
+        return jsonify(media_id=media.media_id, url=request.host_url.rstrip("/") + picture_path(media.media_id))
+    return jsonify(media_id=media.media_id)
 
 
 @bp.get("/cgi-bin/media/get")

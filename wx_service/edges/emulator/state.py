@@ -51,6 +51,9 @@ class Media:
     data: bytes
     filename: str
     created_at: float
+    # Permanent material (material/add_material) never expires and is not temporary media:
+    # media/get does not answer it.
+    permanent: bool = False
 
 
 @dataclass
@@ -110,6 +113,7 @@ ERRMSG = {
     40004: "invalid media type",
     40006: "invalid meida size",  # sic: WeChat's own spelling
     40007: "invalid media_id",
+    40005: "invalid file type",
     40009: "invalid image size",
     41005: "media data missing",
 }
@@ -231,19 +235,22 @@ class EmulatorState:
                 self.tokens[value] = self.now() - 1
 
     # -- temporary material ----------------------------------------------------------------------
-    def store_media(self, kind: str, data: bytes, content_type: str, filename: str = "") -> Media:
-        """Keep `data` as temporary material and hand back its new media_id (and the rest)."""
+    def store_media(self, kind: str, data: bytes, content_type: str, filename: str = "",
+                    permanent: bool = False) -> Media:
+        """Keep `data` as temporary (or permanent) material and hand back its new media_id (and the rest)."""
         with self.lock:
-            media = Media(media_id=secrets.token_urlsafe(48), kind=kind, content_type=content_type, data=data,
-                          filename=filename, created_at=self.now())
+            media = Media(media_id=secrets.token_urlsafe(32 if permanent else 48), kind=kind,
+                          content_type=content_type, data=data, filename=filename, created_at=self.now(),
+                          permanent=permanent)
             self.media[media.media_id] = media
             return media
 
     def find_media(self, media_id: str, *, live: bool = True) -> Media | None:
-        """The material behind `media_id`; None when unknown or (with `live`) past its 3 days."""
+        """The material behind `media_id`; None when unknown or (with `live`: temporary material
+        only) past its 3 days."""
         with self.lock:
             media = self.media.get(media_id)
-            if media is None or (live and media.created_at + MEDIA_LIFETIME <= self.now()):
+            if media is None or (live and (media.permanent or media.created_at + MEDIA_LIFETIME <= self.now())):
                 return None
             return media
 
