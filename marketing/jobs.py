@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from marketing import publishing
 from marketing.images import EXTENSIONS
@@ -30,19 +30,27 @@ RESEND_BATCH = 100
 
 
 def upload_image(image_id: int) -> str:
-    """Send one image to WeChat as permanent material; answers its media_id."""
+    """Send one image to WeChat as permanent material; answers its media_id.
+
+    The picture is read, then the read transaction ends before the call (up to 10 MB on the wire
+    must not hold a database connection in a transaction); the answer is written by a compare-and-
+    swap, so of two jobs that raced, the first answer stays and the second changes nothing."""
     image = db.session.get(ContentImage, image_id)
     if image is None:
         return ""
     if image.wechat_media_id:
         return image.wechat_media_id
     name = f"{image.sha256[:16]}.{EXTENSIONS.get(image.content_type, 'jpg')}"
-    answer = wechat_client().material.add("image", (name, image.data, image.content_type))
-    image.wechat_media_id = answer["media_id"]
-    image.wechat_url = answer.get("url", "")
-    db.session.flush()
-    log.info("image %s is WeChat material %s", image.id, image.wechat_media_id)
-    return image.wechat_media_id
+    data, content_type = image.data, image.content_type
+    db.session.commit()
+    answer = wechat_client().material.add("image", (name, data, content_type))
+    stored = db.session.execute(update(ContentImage).where(
+        ContentImage.id == image_id, ContentImage.wechat_media_id == "").values(
+        wechat_media_id=answer["media_id"], wechat_url=answer.get("url", ""))).rowcount
+    if not stored:
+        return db.session.scalar(select(ContentImage.wechat_media_id).where(ContentImage.id == image_id)) or ""
+    log.info("image %s is WeChat material %s", image_id, answer["media_id"])
+    return answer["media_id"]
 
 
 def publish_due() -> dict[str, int]:
