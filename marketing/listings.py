@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
 
-from marketing.models import (PUBLISHED, Activity, ActivityBrand, Brand, Discount, NewArrival, Store,
-                              StoreHoursException)
+from marketing.models import PUBLISHED, Activity, ActivityBrand, Brand, Discount, NewArrival, Store, StoreHoursException
 from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db
 
@@ -190,6 +189,13 @@ def new_arrivals(*, brand_id: int | None = None, limit: int = 20, offset: int = 
     page = db.session.scalars(select(NewArrival).where(*where).order_by(newest.desc(), NewArrival.id.desc())
                               .limit(limit).offset(offset))
     return list(page), total
+
+
+def latest_new_arrivals(brand_id: int, limit: int, now: datetime | None = None) -> list[NewArrival]:
+    """A brand's newest visible arrivals, at most `limit` (one query, no total: for the OA reply)."""
+    newest = func.coalesce(NewArrival.published_at, NewArrival.created_at)
+    return list(db.session.scalars(select(NewArrival).where(visible(NewArrival, now), NewArrival.brand_id == brand_id)
+                                   .order_by(newest.desc(), NewArrival.id.desc()).limit(limit)))
 
 
 def discounts(*, brand_id: int | None = None, on_day: date | None = None, limit: int = 20, offset: int = 0,

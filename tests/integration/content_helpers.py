@@ -5,8 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from marketing.models import (DRAFT, PUBLISHED, Activity, ActivityBrand, Brand, ContentImage, Discount, NewArrival,
-                              Store, StoreHoursException)
+from marketing.models import (
+    DRAFT,
+    PUBLISHED,
+    Activity,
+    ActivityBrand,
+    Brand,
+    ContentImage,
+    Discount,
+    NewArrival,
+    Store,
+    StoreHoursException,
+)
 from tests.integration.members_helpers import uow
 from wx_service.ground.db import utcnow
 

@@ -124,7 +124,7 @@ def test_discounts_valid_today_in_store_time(app):
 
 def test_todays_hours_come_from_the_week_unless_an_exception_says_otherwise(app):
     weekdays_only = {d: ["10:00", "22:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
-    a = make.store(app, "A", "A 店", hours=weekdays_only, sort_order=2)
+    make.store(app, "A", "A 店", hours=weekdays_only, sort_order=2)
     b = make.store(app, "B", "B 店", sort_order=1)
     c = make.store(app, "C", "C 店", sort_order=3)
     make.store(app, "Z", "关了的店", active=False)
