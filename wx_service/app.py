@@ -11,7 +11,7 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
 from config import Settings, load_settings
-from wx_service.edges import console, h5, h5_reservations, health, pay_notify, webhook
+from wx_service.edges import console, h5, h5_content, h5_reservations, health, pay_notify, webhook
 from wx_service.edges.api import mp as mp_api
 from wx_service.edges.api import mp_content, mp_reservations
 from wx_service.edges.cli import register_cli
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     console.init_app(app)
     app.register_blueprint(h5.bp)  # the OA's own pages: web authorization + JSAPI pay
     app.register_blueprint(h5_reservations.bp)  # ...and the reservation pages
+    app.register_blueprint(h5_content.bp)  # ...and the store's content: activities, brands
 
     if settings.WECHAT_EMULATOR:
         # Imported only when asked for: production never loads the emulator's code.
