@@ -122,7 +122,7 @@ def find_brand(name: str) -> Brand | None:
     """The active brand a shopper means by `name`: its Chinese or English name, any case, or a
     prefix of one that only one brand has ("lanc" for Lancôme's "Lancome"). One query."""
     wanted = " ".join(name.split()).lower()
-    if not wanted:
+    if not wanted or not wanted.isprintable() or len(wanted) > 64:
         return None
     pattern = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     candidates = list(db.session.scalars(
@@ -158,6 +158,8 @@ def brands(*, category: str | None = None, floor: str | None = None, store_id: i
     if store_id is not None:
         query = query.where(Brand.store_id == store_id)
     found = list(db.session.scalars(query.order_by(Brand.name, Brand.id).limit(MAX_BRANDS_SCANNED)))
+    # Python's order, not the database collation's: the cursor compares (name, id) here too.
+    found.sort(key=lambda b: (b.name, b.id))
     if category:
         wanted = category.strip().lower()
         found = [b for b in found if any(str(c).lower() == wanted for c in (b.categories or []))]
