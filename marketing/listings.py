@@ -242,10 +242,10 @@ class DayHours:
 
 
 def _clock(value: Any) -> time | None:
-    """"10:00" as a time; anything else (a typo in the console's JSON) as None."""
+    """"10:00" as a time ("24:00": the day's last minute); anything else (a typo) as None."""
     try:
         hours, minutes = (int(part) for part in str(value).split(":"))
-        return time(hours, minutes)
+        return time(23, 59) if (hours, minutes) == (24, 0) else time(hours, minutes)
     except (ValueError, TypeError):
         return None
 

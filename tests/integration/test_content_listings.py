@@ -139,6 +139,16 @@ def test_todays_hours_come_from_the_week_unless_an_exception_says_otherwise(app)
         assert weekend["A 店"].closed and not weekend["B 店"].closed and weekend["B 店"].note == ""
 
 
+@pytest.mark.parametrize("pair,shown", [(["10:00", "22:00"], "10:00-22:00"), (["09:30", "24:00"], "09:30-23:59"),
+                                        (["10:00"], "休息"), (["25:00", "22:00"], "休息"), ("10-22", "休息"),
+                                        (None, "休息")])
+def test_weekly_hours_as_the_console_may_have_written_them(pair, shown):
+    from marketing.models import Store
+
+    store = Store(code="X", name="X", weekly_hours={"thu": pair})
+    assert listings.hours_on(store, date(2026, 12, 3)).describe() == shown  # a Thursday
+
+
 def test_haversine_matches_known_distances():
     assert geo.haversine_km(0, 0, 0, 0) == 0
     assert geo.haversine_km(0, 0, 1, 0) == pytest.approx(111.195, abs=0.01)  # one degree of a meridian
