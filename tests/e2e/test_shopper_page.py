@@ -173,11 +173,13 @@ def test_each_push_mode_still_gets_a_reply(page, emulator, label, mode):
 
 
 def test_pushed_menu_appears_and_store_info_replies_with_the_address(page, app):
+    from tests.e2e.test_webhook import this_weeks_activities
     from wx_service.edges.demo_data import STORE, load_demo_data
     from wx_service.ground.extensions import wechat_client
 
     with app.app_context(), app.extensions["wx"].db.unit_of_work():
         load_demo_data()
+    this_weeks_activities(app)  # what 近期活动 answers: this store-week's activities
     with app.app_context():
         menu = json.loads((REPO_ROOT / "config" / "menu.json").read_text(encoding="utf-8"))
         wechat_client().menu.create(menu)

@@ -275,3 +275,30 @@ def test_the_store_day_decides_todays_hours_near_midnight():
     assert monday == date(2026, 12, 7)
     assert listings.hours_on(store, monday).describe() == "10:00-22:00"
     assert listings.hours_on(store, monday - timedelta(days=1)).closed
+
+
+# -- on the emulated phone ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("action", ["location", "report_location"])
+def test_the_emulated_shopper_shares_a_location_and_sees_the_nearest_store(base_url, emulator, wx, app,
+                                                                           two_stores, action):
+    import requests
+
+    openid = next(iter(emulator.shoppers))
+    out = requests.post(f"{base_url}/_emulator/shopper/{action}",
+                        json={"openid": openid, "latitude": 22.543096, "longitude": 114.057865, "label": "市民中心"},
+                        timeout=15).json()
+    assert out["delivered"] and out["reply"] == "text", out
+    [answer] = [m["content"] for m in emulator.shoppers[openid].chat if m["via"] == "passive"]
+    assert answer.splitlines()[:3] == ["离您最近的门店：福田店", "距离约 1.1 公里", "今日营业：10:00-22:00"]
+    [record] = rows(wx, InboundPush)
+    assert (record.msg_type, record.event) == (("location", "") if action == "location" else ("event", "location"))
+
+
+def test_the_emulator_refuses_a_location_that_is_no_place(base_url, emulator):
+    import requests
+
+    openid = next(iter(emulator.shoppers))
+    for body in ({"latitude": "x", "longitude": 1}, {"latitude": 91, "longitude": 0}, {}):
+        answer = requests.post(f"{base_url}/_emulator/shopper/location", json={"openid": openid, **body}, timeout=15)
+        assert answer.status_code == 400, body
