@@ -93,7 +93,7 @@ def new_arrivals(ctx: PushContext) -> Reply:
         head = f"没有找到品牌“{name}”。" if name else "想看哪个品牌的新品？"
         tail = f"可以试试：{known}\n" if known else ""
         return replies.text(f"{head}{tail}发送“新品 品牌名”查看新品，例如“新品 {known.split('、')[0] or '兰蔻'}”。")
-    found = listings.latest_new_arrivals(brand.id, MAX_ARRIVALS_COUNTED)
+    found, _ = listings.new_arrivals(brand_id=brand.id, limit=MAX_ARRIVALS_COUNTED, count=False)
     total = len(found)
     if not found:
         return replies.text(f"{brand.name}暂时没有新品，敬请期待。\n品牌页：{public_url(f'{BRAND_PAGES}/{brand.id}')}")

@@ -72,10 +72,11 @@ def activities_this_week(now: datetime | None = None, limit: int | None = None) 
 
 
 def activities(*, brand_id: int | None = None, store_id: int | None = None, from_day: date | None = None,
-               to_day: date | None = None, limit: int = 20, offset: int = 0,
-               now: datetime | None = None) -> tuple[list[Activity], int]:
-    """One page of visible activities (soonest first) and how many there are in all. With no days
-    given, those not yet over; `from_day`/`to_day` (store days, inclusive) keep those overlapping."""
+               to_day: date | None = None, limit: int = 20, offset: int = 0, now: datetime | None = None,
+               count: bool = True) -> tuple[list[Activity], int | None]:
+    """One page of visible activities (soonest first) and how many there are in all (None without
+    `count`: one query fewer). With no days given, those not yet over; `from_day`/`to_day` (store
+    days, inclusive) keep those overlapping."""
     now = now or utcnow()
     where = [visible(Activity, now)]
     if from_day is None and to_day is None:
@@ -88,7 +89,7 @@ def activities(*, brand_id: int | None = None, store_id: int | None = None, from
         where.append(Activity.store_id == store_id)
     if brand_id is not None:
         where.append(Activity.id.in_(select(ActivityBrand.activity_id).where(ActivityBrand.brand_id == brand_id)))
-    total = db.session.scalar(select(func.count()).select_from(Activity).where(*where)) or 0
+    total = (db.session.scalar(select(func.count()).select_from(Activity).where(*where)) or 0) if count else None
     page = db.session.scalars(select(Activity).where(*where).order_by(Activity.starts_at, Activity.id)
                               .limit(limit).offset(offset))
     return list(page), total
@@ -180,35 +181,29 @@ def stores_by_id(ids: Iterable[int | None]) -> dict[int, Store]:
 
 # -- new arrivals and discounts --------------------------------------------------------------------
 
-def new_arrivals(*, brand_id: int | None = None, limit: int = 20, offset: int = 0,
-                 now: datetime | None = None) -> tuple[list[NewArrival], int]:
-    """Visible new arrivals, newest first, and their total."""
+def new_arrivals(*, brand_id: int | None = None, limit: int = 20, offset: int = 0, now: datetime | None = None,
+                 count: bool = True) -> tuple[list[NewArrival], int | None]:
+    """Visible new arrivals, newest first, and their total (None without `count`)."""
     where = [visible(NewArrival, now)]
     if brand_id is not None:
         where.append(NewArrival.brand_id == brand_id)
-    total = db.session.scalar(select(func.count()).select_from(NewArrival).where(*where)) or 0
+    total = (db.session.scalar(select(func.count()).select_from(NewArrival).where(*where)) or 0) if count else None
     newest = func.coalesce(NewArrival.published_at, NewArrival.created_at)
     page = db.session.scalars(select(NewArrival).where(*where).order_by(newest.desc(), NewArrival.id.desc())
                               .limit(limit).offset(offset))
     return list(page), total
 
 
-def latest_new_arrivals(brand_id: int, limit: int, now: datetime | None = None) -> list[NewArrival]:
-    """A brand's newest visible arrivals, at most `limit` (one query, no total: for the OA reply)."""
-    newest = func.coalesce(NewArrival.published_at, NewArrival.created_at)
-    return list(db.session.scalars(select(NewArrival).where(visible(NewArrival, now), NewArrival.brand_id == brand_id)
-                                   .order_by(newest.desc(), NewArrival.id.desc()).limit(limit)))
-
-
 def discounts(*, brand_id: int | None = None, on_day: date | None = None, limit: int = 20, offset: int = 0,
-              now: datetime | None = None) -> tuple[list[Discount], int]:
-    """Visible discounts valid on `on_day` (the store's today by default), ending soonest first."""
+              now: datetime | None = None, count: bool = True) -> tuple[list[Discount], int | None]:
+    """Visible discounts valid on `on_day` (the store's today by default), ending soonest first,
+    and their total (None without `count`)."""
     now = now or utcnow()
     day = on_day or store_day(now)
     where = [visible(Discount, now), Discount.valid_from <= day, Discount.valid_until >= day]
     if brand_id is not None:
         where.append(Discount.brand_id == brand_id)
-    total = db.session.scalar(select(func.count()).select_from(Discount).where(*where)) or 0
+    total = (db.session.scalar(select(func.count()).select_from(Discount).where(*where)) or 0) if count else None
     page = db.session.scalars(select(Discount).where(*where).order_by(Discount.valid_until, Discount.id)
                               .limit(limit).offset(offset))
     return list(page), total

@@ -160,3 +160,29 @@ def test_a_shopper_opens_the_card_and_walks_to_the_brand_on_a_phone(app, base_ur
     views = page_views(app)
     assert [(v[0], v[2], v[3]) for v in views if v[2] == content["lancome"]] == [
         (buyer.openid, content["lancome"], "qr-l1"), (buyer.openid, content["lancome"], "qr-l1")]
+
+
+def test_a_page_costs_the_same_statements_however_much_it_shows(app, base_url, emulator, content):
+    """No statement per item: more arrivals, activities, discounts and brands cost nothing more."""
+    from tests.integration.test_notification_statements import show, statements
+
+    buyer = shopper(emulator)
+    http = sign_in(base_url, buyer.openid, "/h5/pay")
+    client = app.test_client()
+    for cookie in http.cookies:
+        client.set_cookie(cookie.name, cookie.value)
+
+    def cost(path: str) -> int:
+        with statements(app) as sent:
+            assert client.get(path).status_code == 200
+        show(path, sent)
+        return len(sent)
+
+    brand, activity = f"/h5/brands/{content['lancome']}", f"/h5/activities/{content['activity']}"
+    before = cost(brand), cost(activity)
+    for i in range(3):
+        make.arrival(app, content["lancome"], f"新品{i}")
+        make.activity(app, f"活动{i}", brands=(content["lancome"],))
+        make.discount(app, f"优惠{i}", brand_id=content["lancome"])
+    assert (cost(brand), cost(activity)) == before
+    assert before == (8, 6)  # brand page: brand, store, 3 lists, their brands, member, touch; activity: 2 touches

@@ -200,9 +200,9 @@ def brand_detail(brand_id: int, now: datetime | None = None) -> dict[str, Any] |
     if brand is None:
         return None
     store = listings.stores_by_id([brand.store_id]).get(brand.store_id) if brand.store_id else None
-    arrivals, _ = listings.new_arrivals(brand_id=brand.id, limit=DETAIL_ITEMS, now=now)
-    current, _ = listings.activities(brand_id=brand.id, limit=DETAIL_ITEMS, now=now)
-    offers, _ = listings.discounts(brand_id=brand.id, limit=DETAIL_ITEMS, now=now)
+    arrivals, _ = listings.new_arrivals(brand_id=brand.id, limit=DETAIL_ITEMS, now=now, count=False)
+    current, _ = listings.activities(brand_id=brand.id, limit=DETAIL_ITEMS, now=now, count=False)
+    offers, _ = listings.discounts(brand_id=brand.id, limit=DETAIL_ITEMS, now=now, count=False)
     return {**brand_json(brand), "store": {"id": store.id, "name": store.name, "address": store.address or ""}
             if store else None,
             "new_arrivals": [arrival_json(a, brand) for a in arrivals], "activities": activities_json(current),
