@@ -21,6 +21,7 @@ def build_router() -> Router:
     router.event("scan", follow.on_scan)
     router.event("user_enter_tempsession", customer_service.mini_program_contact)  # MP contact button
     router.event("subscribe_msg_popup_event", subscriptions.on_popup)  # one-time consents (reference §3.3)
+    router.event("location", content.nearest_store)  # LOCATION: Latitude/Longitude (reference §3.3)
 
     # Member card events (reference §3.4)
     router.event("user_get_card", cards.on_user_get_card)
@@ -44,8 +45,9 @@ def build_router() -> Router:
         router.keyword(word, content.help_text)
     for word in ("新闻", "资讯", "news"):
         router.keyword(word, content.mall_news)
-    for word in ("活动", "优惠"):
+    for word in ("活动", "本周活动", "优惠"):
         router.keyword(word, content.activities)
+    router.keyword("新品", content.new_arrivals)  # no brand: a few names to try
     for word in ("门店", "地址", "营业时间"):
         router.keyword(word, content.store_info)
     for word in ("会员", "我的会员", "积分"):
@@ -56,6 +58,11 @@ def build_router() -> Router:
     # Patterns
     router.regex(r"人工|客服|投诉", customer_service.contact_agent)
     router.regex(r"^[1-5]分", customer_service.rate_service)  # a tap on the rating menu
+    # 新品 兰蔻 / 兰蔻新品 / 新品 Lancome (after 人工|客服|投诉: "投诉新品" is a complaint)
+    router.regex(r"^新品\s*(.{1,40})$|^(.{1,40}?)\s*新品$", content.new_arrivals)
+
+    # Other message types
+    router.message("location", content.nearest_store)  # Location_X/Location_Y
 
     # A shopper in a customer-service conversation: the desk first (ctx.fallback otherwise)
     router.conversation(customer_service.in_conversation)

@@ -101,6 +101,9 @@ def test_pictures_upload_by_their_bytes_once_and_are_served_publicly_with_cache_
     revalidated = requests.get(base_url + url, headers={"If-None-Match": served.headers["ETag"]}, timeout=10)
     assert revalidated.status_code == 304
     assert requests.get(base_url + url.replace(".png", ".jpg"), timeout=10).status_code == 404
+    by_id = requests.get(f"{base_url}/content/images/{first.json()['id']}", timeout=10)  # what shoppers' pages carry
+    assert by_id.status_code == 200 and by_id.content == picture and by_id.headers["ETag"] == served.headers["ETag"]
+    assert requests.get(f"{base_url}/content/images/999999", timeout=10).status_code == 404
     run_jobs()
     with uow(app) as session:
         assert all(image.wechat_media_id for image in session.scalars(select(ContentImage)))

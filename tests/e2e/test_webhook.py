@@ -110,6 +110,21 @@ def count(wx, model, *where) -> int:
         return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
+DEMO_ACTIVITIES = ("双十二满 300 减 50", "周末亲子手作课", "美妆柜台免费试妆")
+
+
+def this_weeks_activities(app) -> list[int]:
+    """Three published activities running now (so in this store-week), soonest first."""
+    from datetime import timedelta
+
+    from tests.integration.content_helpers import activity
+    from wx_service.ground.db import utcnow
+
+    now = utcnow()
+    return [activity(app, title, starts_at=now - timedelta(hours=3 - i), ends_at=now + timedelta(hours=1))
+            for i, title in enumerate(DEMO_ACTIVITIES)]
+
+
 def load_demo(app, wx) -> None:
     from wx_service.edges.demo_data import load_demo_data
 
@@ -682,6 +697,7 @@ def test_scan_by_an_existing_follower_adds_a_scan(base_url, emulator, wx, settin
 @pytest.mark.parametrize("mode", MODES)
 def test_menu_clicks_get_their_replies(base_url, emulator, wx, settings_, app, mode):
     load_demo(app, wx)
+    ids = this_weeks_activities(app)
     openid = new_openid()
 
     def click(key: str) -> dict[str, Any]:
@@ -693,8 +709,10 @@ def test_menu_clicks_get_their_replies(base_url, emulator, wx, settings_, app, m
     assert [a["Title"] for a in articles(news)] == ["南山百货焕新开业", "会员日预告"]
     activities = click(MENU_ACTIVITIES)
     assert activities["MsgType"] == "news"
-    assert len(articles(activities)) == 3  # a menu click may carry several articles
-    assert all(a["Url"].startswith("https://") for a in articles(activities))
+    # A menu click may carry several articles: the demo's activity of this week and the test's three.
+    urls = [a["Url"] for a in articles(activities)]
+    assert len(urls) == 4 and [u for u in urls if u in {f"{base_url}/h5/activities/{i}" for i in ids}] == [
+        f"{base_url}/h5/activities/{i}" for i in ids]
     store = click(MENU_STORE_INFO)
     assert store["MsgType"] == "text" and "南山百货" in store["Content"] and "营业时间" in store["Content"]
     agent = click(MENU_CUSTOMER_SERVICE)
@@ -710,13 +728,13 @@ def test_menu_clicks_without_content_get_a_text(base_url, emulator, settings_):
 
 
 def test_news_reply_to_a_message_carries_one_article(base_url, emulator, wx, settings_, app):
-    load_demo(app, wx)
+    this_weeks_activities(app)
     openid = new_openid()
     _, _, r = push(base_url, emulator, text_fields(emulator, openid, "活动"), "safe")
     reply = reply_for(settings_, r, "safe", openid)
     assert reply["MsgType"] == "news"
     [only] = articles(reply)
-    assert only["Title"] == "双十二满 300 减 50"  # the latest activity
+    assert only["Title"] == "双十二满 300 减 50"  # the soonest of this week's activities
 
 
 @pytest.mark.parametrize("words", ["随便说点什么", "hello there", "   "])
@@ -891,7 +909,7 @@ def test_slow_first_attempt_shopper_still_gets_an_answer(base_url, emulator, wx,
 def test_slow_menu_news_still_reaches_the_shopper(base_url, emulator, wx, app, settings_, pipeline, monkeypatch,
                                                  run_jobs, webhook_requests):
     """A news reply that came too late goes by customer service, as the one article it allows."""
-    load_demo(app, wx)
+    this_weeks_activities(app)
     original = content.activities
 
     def slow_activities(ctx):

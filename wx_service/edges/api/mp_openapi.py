@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from wx_service.edges.api.mp_bodies import (BookRequest, CancelRequest, CodeRequest, ConsentRequest, HoldRequest,
-                                            PayOrderRequest, RescheduleRequest, WaitlistRequest, request_schema)
+from wx_service.edges.api.mp_bodies import (
+    BookRequest,
+    CancelRequest,
+    CodeRequest,
+    ConsentRequest,
+    HoldRequest,
+    PayOrderRequest,
+    RescheduleRequest,
+    WaitlistRequest,
+    request_schema,
+)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -400,3 +409,178 @@ RESERVATION_PATHS: dict[str, Any] = {
 
 SCHEMAS.update(RESERVATION_SCHEMAS)
 SPEC["paths"].update(RESERVATION_PATHS)
+
+
+# -- the store's content (issue 12) -----------------------------------------------------------------
+# Read only, for any logged-in shopper. Times in the store's zone (+08:00); images as absolute URLs.
+
+_CONTENT_ERRORS = {
+    400: "A malformed query parameter (error=bad_request; field names it): not an integer in range, not a "
+         "YYYY-MM-DD day, from after to, a cursor this API did not give out, cursor with offset",
+    401: "Missing, invalid or expired session token",
+    404: "No such brand or activity, or one that is not published now (error=not_found)",
+}
+
+
+def _cerrors(*statuses: int) -> dict[str, Any]:
+    return {str(s): _json(_ref("Error"), _CONTENT_ERRORS[s]) for s in statuses}
+
+
+def _example(schema_name: str, description: str, example: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema_name),
+                                                                          "example": example}}}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_URL = _nullable({"type": "string", "description": "absolute URL of the image"})
+_CLOCK = _nullable({"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"})
+_LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size")
+_OFFSET = _query("offset", {"type": "integer", "minimum": 0, "maximum": 100000, "default": 0}, "items to skip")
+_BRAND_Q = _query("brand", _ID_PARAM, "a brand's id")
+_STORE_Q = _query("store", _ID_PARAM, "a store's id")
+_PAGE = {"total": {"type": "integer", "minimum": 0, "description": "items matching the filters, in all"},
+         "limit": {"type": "integer", "minimum": 1}, "offset": {"type": "integer", "minimum": 0}}
+_BRAND_REF = _obj({"id": {"type": "integer"}, "name": {"type": "string"}, "name_en": {"type": "string"}})
+_PLACE = _nullable(_obj({"id": {"type": "integer"}, "name": {"type": "string"}, "address": {"type": "string"}}))
+
+_ACTIVITY = {"id": {"type": "integer"}, "title": {"type": "string"}, "summary": {"type": "string"},
+             "store_id": _nullable({"type": "integer"}), "place": {"type": "string"},
+             "starts_at": _STORE_TIME, "ends_at": _STORE_TIME, "cover_url": _URL,
+             "brands": {"type": "array", "items": _ref("BrandRef")}}
+_BRAND = {"id": {"type": "integer"}, "name": {"type": "string"}, "name_en": {"type": "string"},
+          "store_id": _nullable({"type": "integer"}), "floor": {"type": "string", "description": "e.g. 1F"},
+          "counter": {"type": "string", "description": "the counter's code (what orders carry)"},
+          "categories": {"type": "array", "items": {"type": "string"}}, "description": {"type": "string"},
+          "logo_url": _URL}
+
+_EX_BRAND = {"id": 3, "name": "兰蔻", "name_en": "Lancome", "store_id": 1, "floor": "1F", "counter": "LANCOME",
+             "categories": ["美妆", "护肤"], "description": "法国高端护肤与彩妆",
+             "logo_url": "https://mall.example.com/content/images/12"}
+_EX_REF = {"id": 3, "name": "兰蔻", "name_en": "Lancome"}
+_EX_ACTIVITY = {"id": 7, "title": "周末美妆节", "summary": "满 1000 减 100", "store_id": 1, "place": "一楼中庭",
+                "starts_at": "2026-12-05T10:00:00+08:00", "ends_at": "2026-12-06T22:00:00+08:00",
+                "cover_url": None, "brands": [_EX_REF]}
+_EX_ARRIVAL = {"id": 11, "brand": _EX_REF, "product": "菁纯面霜 60ml", "description": "全新升级",
+               "price_fen": 168000, "image_url": "https://mall.example.com/content/images/15",
+               "published_at": "2026-12-01T10:00:00+08:00"}
+_EX_DISCOUNT = {"id": 5, "title": "满 1000 减 100", "description": "", "brand": _EX_REF, "store_id": None,
+                "valid_from": "2026-12-01", "valid_until": "2026-12-07", "image_url": None}
+_EX_HOURS = {"day": "2026-12-03", "opens": "10:00", "closes": "23:30", "closed": False, "note": "夜场",
+             "exceptional": True, "text": "10:00-23:30（夜场）"}
+_EX_STORE = {"id": 1, "code": "FT", "name": "南山百货 福田店", "address": "深南大道 1 号", "phone": "0755-88888888",
+             "latitude": 22.5333, "longitude": 114.055,
+             "weekly_hours": {d: ["10:00", "22:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+             "today": _EX_HOURS, "distance_km": 1.1}
+
+CONTENT_SCHEMAS: dict[str, Any] = {
+    "DayHours": _obj({
+        "day": {"type": "string", "format": "date", "description": "the store's day"},
+        "opens": _CLOCK, "closes": _CLOCK, "closed": {"type": "boolean"},
+        "note": {"type": "string", "description": "why the hours differ today (a holiday, a late-night sale)"},
+        "exceptional": {"type": "boolean", "description": "an exception overrides the weekly hours today"},
+        "text": {"type": "string", "description": "for display, e.g. 10:00-22:00 or 休息（设备检修）"}}),
+    "Store": _obj({
+        "id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"},
+        "address": {"type": "string"}, "phone": {"type": "string"},
+        "latitude": _nullable({"type": "number"}), "longitude": _nullable({"type": "number"}),
+        "weekly_hours": {"type": "object", "description": "mon..sun: [opens, closes], or null when closed",
+                         "additionalProperties": _nullable({"type": "array", "items": {"type": "string"},
+                                                            "minItems": 2, "maxItems": 2})},
+        "today": _ref("DayHours"),
+        "distance_km": _nullable({"type": "number", "minimum": 0,
+                                  "description": "from lat/lng when sent, 1 decimal; null otherwise"})}),
+    "StoreList": _obj({"stores": {"type": "array", "items": _ref("Store")}}),
+    "BrandRef": _BRAND_REF,
+    "Brand": _obj(_BRAND),
+    "BrandPage": _obj({"brands": {"type": "array", "items": _ref("Brand")}, "total": _PAGE["total"],
+                       "limit": _PAGE["limit"],
+                       "offset": _nullable({"type": "integer", "minimum": 0, "description": "null when paged by cursor"}),
+                       "next_cursor": _nullable({"type": "string",
+                                                 "description": "pass as cursor for the next page; null: the last"})}),
+    "BrandDetail": _obj({**_BRAND, "store": _PLACE,
+                         "new_arrivals": {"type": "array", "items": _ref("NewArrival"), "maxItems": 20},
+                         "activities": {"type": "array", "items": _ref("Activity"), "maxItems": 20,
+                                        "description": "not yet over, soonest first"},
+                         "discounts": {"type": "array", "items": _ref("Discount"), "maxItems": 20,
+                                       "description": "valid today"}}),
+    "BrandResult": _obj({"brand": _ref("BrandDetail")}),
+    "Activity": _obj(_ACTIVITY),
+    "ActivityDetail": _obj({**_ACTIVITY, "body": {"type": "string"}, "store": _PLACE}),
+    "ActivityPage": _obj({"activities": {"type": "array", "items": _ref("Activity")}, **_PAGE}),
+    "ActivityResult": _obj({"activity": _ref("ActivityDetail")}),
+    "NewArrival": _obj({
+        "id": {"type": "integer"}, "brand": _nullable(_ref("BrandRef")), "product": {"type": "string"},
+        "description": {"type": "string"}, "price_fen": _FEN, "image_url": _URL, "published_at": _STORE_TIME}),
+    "NewArrivalPage": _obj({"new_arrivals": {"type": "array", "items": _ref("NewArrival")}, **_PAGE}),
+    "Discount": _obj({
+        "id": {"type": "integer"}, "title": {"type": "string"}, "description": {"type": "string"},
+        "brand": _nullable({**_ref("BrandRef"), "description": "null: store-wide"}),
+        "store_id": _nullable({"type": "integer"}),
+        "valid_from": {"type": "string", "format": "date"}, "valid_until": {"type": "string", "format": "date"},
+        "image_url": _URL}),
+    "DiscountPage": _obj({"discounts": {"type": "array", "items": _ref("Discount")},
+                          "day": {"type": "string", "format": "date", "description": "the day they are valid on"},
+                          **_PAGE}),
+}
+
+CONTENT_PATHS: dict[str, Any] = {
+    "/stores": {"get": {
+        "operationId": "stores", "summary": "Stores with today's hours (nearest first given lat and lng)",
+        "security": _AUTH,
+        "parameters": [_query("lat", {"type": "number", "minimum": -90, "maximum": 90}, "WGS-84, with lng"),
+                       _query("lng", {"type": "number", "minimum": -180, "maximum": 180}, "WGS-84, with lat")],
+        "responses": {"200": _example("StoreList", "Stores", {"stores": [_EX_STORE]}), **_cerrors(400, 401)}}},
+    "/brands": {"get": {
+        "operationId": "brands", "summary": "Brands by name, filtered; paged by offset or by cursor",
+        "security": _AUTH,
+        "parameters": [_query("category", {"type": "string", "maxLength": 64}, "one of the brand's categories"),
+                       _query("floor", {"type": "string", "maxLength": 64}, "e.g. 1F"), _STORE_Q, _LIMIT, _OFFSET,
+                       _query("cursor", {"type": "string", "maxLength": 400},
+                              "next_cursor of the previous page (not with offset)")],
+        "responses": {"200": _example("BrandPage", "One page", {"brands": [_EX_BRAND], "total": 1, "limit": 20,
+                                                                "offset": 0, "next_cursor": None}),
+                      **_cerrors(400, 401)}}},
+    "/brands/{brand_id}": {"get": {
+        "operationId": "brand", "summary": "A brand with its new arrivals, current activities and today's discounts",
+        "security": _AUTH, "parameters": [_path_id("brand_id")],
+        "responses": {"200": _example("BrandResult", "The brand", {"brand": {
+            **_EX_BRAND, "store": {"id": 1, "name": "南山百货 福田店", "address": "深南大道 1 号"},
+            "new_arrivals": [_EX_ARRIVAL], "activities": [_EX_ACTIVITY], "discounts": [_EX_DISCOUNT]}}),
+            **_cerrors(401, 404)}}},
+    "/activities": {"get": {
+        "operationId": "activities",
+        "summary": "Published activities, soonest first: not yet over, or overlapping from..to",
+        "security": _AUTH,
+        "parameters": [_BRAND_Q, _STORE_Q,
+                       _query("from", {"type": "string", "format": "date"}, "the store's first day (inclusive)"),
+                       _query("to", {"type": "string", "format": "date"}, "the store's last day (inclusive)"),
+                       _LIMIT, _OFFSET],
+        "responses": {"200": _example("ActivityPage", "One page", {"activities": [_EX_ACTIVITY], "total": 1,
+                                                                   "limit": 20, "offset": 0}),
+                      **_cerrors(400, 401)}}},
+    "/activities/{activity_id}": {"get": {
+        "operationId": "activity", "summary": "One published activity with its text", "security": _AUTH,
+        "parameters": [_path_id("activity_id")],
+        "responses": {"200": _example("ActivityResult", "The activity", {"activity": {
+            **_EX_ACTIVITY, "body": "活动期间全场满 1000 减 100。", "store": None}}), **_cerrors(401, 404)}}},
+    "/new-arrivals": {"get": {
+        "operationId": "newArrivals", "summary": "Published new arrivals, newest first", "security": _AUTH,
+        "parameters": [_BRAND_Q, _LIMIT, _OFFSET],
+        "responses": {"200": _example("NewArrivalPage", "One page", {"new_arrivals": [_EX_ARRIVAL], "total": 1,
+                                                                     "limit": 20, "offset": 0}),
+                      **_cerrors(400, 401)}}},
+    "/discounts": {"get": {
+        "operationId": "discounts", "summary": "Published discounts valid today (or on day), ending soonest first",
+        "security": _AUTH,
+        "parameters": [_BRAND_Q, _query("day", {"type": "string", "format": "date"}, "default: the store's today"),
+                       _LIMIT, _OFFSET],
+        "responses": {"200": _example("DiscountPage", "One page", {"discounts": [_EX_DISCOUNT], "day": "2026-12-03",
+                                                                   "total": 1, "limit": 20, "offset": 0}),
+                      **_cerrors(400, 401)}}},
+}
+
+SCHEMAS.update(CONTENT_SCHEMAS)
+SPEC["paths"].update(CONTENT_PATHS)

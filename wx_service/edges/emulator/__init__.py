@@ -108,7 +108,9 @@ def shopper_action(action: str):
     tap_menu {id, content} (an option of a msgmenu the shopper was sent) ·
     contact {session_from} (the mini-program's customer-service button) ·
     get_card {outer_str, ticket} · submit_card_form {name, phone, birthday} · view_card · del_card ·
-    subscribe_popup {templates: {id: accept|reject}} (the OA's consent popup)
+    subscribe_popup {templates: {id: accept|reject}} (the OA's consent popup) ·
+    location {latitude, longitude, label} (a location message) · report_location {latitude, longitude}
+    (the LOCATION event WeChat sends as the shopper enters the chat)
     """
     if action in ("image", "voice"):
         request.max_content_length = PAGE_MEDIA_BODY_CAP
@@ -134,6 +136,16 @@ def shopper_action(action: str):
         if not scene:
             abort(400, "no scene")
         return jsonify(client.scan(openid, scene))
+    if action in ("location", "report_location"):
+        try:
+            latitude, longitude = float(data.get("latitude")), float(data.get("longitude"))
+        except (TypeError, ValueError):
+            abort(400, "latitude and longitude are numbers")
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            abort(400, "latitude is -90..90 and longitude -180..180")
+        if action == "location":
+            return jsonify(client.location(openid, latitude, longitude, str(data.get("label", ""))[:100]))
+        return jsonify(client.report_location(openid, latitude, longitude))
     if action == "image":
         content_type = str(data.get("content_type") or "image/jpeg")
         if not IMAGE_TYPE.fullmatch(content_type):

@@ -117,6 +117,25 @@ class ShopperClient:
         self.state.open_window(openid, by_message=False)
         return self.deliver(openid, fields)
 
+    def location(self, openid: str, latitude: float, longitude: float, label: str = "", scale: int = 15
+                 ) -> dict[str, Any]:
+        """Send a location from the chat (+ → 位置): a location message (reference §3.2)."""
+        fields = self._common(openid, "location") + [
+            ("Location_X", f"{latitude:.6f}"), ("Location_Y", f"{longitude:.6f}"), ("Scale", scale), ("Label", label),
+            ("MsgId", self.state.next_msg_id())]
+        self.state.say(openid, "user", "location", "message", latitude=latitude, longitude=longitude, label=label)
+        self.state.open_window(openid, by_message=True)
+        return self.deliver(openid, fields)
+
+    def report_location(self, openid: str, latitude: float, longitude: float, precision: float = 65.0
+                        ) -> dict[str, Any]:
+        """WeChat reporting where the shopper is as they enter the chat (an OA that asks for it): a
+        LOCATION event (reference §3.3). It opens no customer-service window (§5.2)."""
+        fields = self._common(openid, "event") + [("Event", "LOCATION"), ("Latitude", f"{latitude:.6f}"),
+                                                  ("Longitude", f"{longitude:.6f}"), ("Precision", f"{precision:.6f}")]
+        self.state.say(openid, "user", "location", "event", latitude=latitude, longitude=longitude)
+        return self.deliver(openid, fields)
+
     # -- media, menus and the mini-program's customer-service entry -------------------------------
     def picture_url(self, media_id: str) -> str:
         """The PicUrl WeChat would push: where the picture can be fetched, here on the emulator's
