@@ -1,0 +1,31 @@
+"""funnel: touches carry the counter and a refund's payment
+
+Revision ID: 0015
+Revises: 0012
+Create Date: 2026-12-03 13:48:17.889174
+"""
+from alembic import op
+import sqlalchemy as sa
+import wx_service.ground.db
+
+
+revision = '0015'
+down_revision = '0012'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('touches', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('counter', sa.String(length=32), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('ref', sa.String(length=96), server_default='', nullable=False))
+        batch_op.create_index(batch_op.f('ix_touches_ref'), ['ref'], unique=False)
+
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('touches', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_touches_ref'))
+        batch_op.drop_column('ref')
+        batch_op.drop_column('counter')
+
