@@ -36,11 +36,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select, text
 
 from marketing.models import Brand, QrCode
+from members.audit import safe_cell
 from wx_service.ground.db import UTCDateTime
 from wx_service.ground.extensions import db, settings
 
@@ -223,3 +225,63 @@ def report(since: date, until: date, *, view: str = "last", grouping: str = "cam
         rows[""].label = "— 无活动 unattributed" if grouping == "campaign" else "— 无品牌 no brand"
         ordered.append(rows[""])
     return Report(since, until, view, grouping, days, ordered, total)
+
+
+# -- what the console shows: the chart and the CSV (pure) -------------------------------------------
+
+def yuan(fen: int) -> str:
+    return f"{fen / 100:,.2f}"
+
+
+def rate_text(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}%"
+
+
+def funnel_svg(row: Row, width: int = 640) -> str:
+    """A funnel chart of one row (the totals, usually) as standalone SVG: one centred bar per
+    stage, its width proportional to the shoppers at that stage (sales, in fen, on its own scale
+    as the last bar, full width when above 0), labelled with the count and the step's rate. No
+    script and no external reference, so the console serves it inline."""
+    counts = [row.scans, row.follows, row.members, row.visits, row.paying]
+    top = max(counts) or 1
+    rates = row.rates()
+    bar_h, gap, pad, label_w = 34, 8, 10, 150
+    inner = width - label_w - 2 * pad
+    height = pad * 2 + 6 * (bar_h + gap)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" role="img" aria-label="funnel" class="funnel-chart">']
+    colours = ("#0a7", "#1a8", "#2a9", "#3ab", "#4ac", "#e90")
+    for n, stage in enumerate(STAGES):
+        y = pad + n * (bar_h + gap)
+        if stage == "sales_fen":
+            w = inner if row.sales_fen > 0 else 0
+            text = f"¥{yuan(row.sales_fen)}"
+        else:
+            w = round(inner * getattr(row, stage) / top)
+            rate = rates.get(stage)
+            text = f"{getattr(row, stage)}" + (f" ({rate_text(rate)})" if stage in rates else "")
+        x = label_w + pad + (inner - w) / 2
+        parts.append(f'<text x="{pad}" y="{y + bar_h * 0.65:.0f}" font-size="13">{escape(STAGE_LABELS[stage])}</text>')
+        parts.append(f'<rect class="stage stage-{stage}" data-stage="{stage}" x="{x:.1f}" y="{y}" width="{w}" '
+                     f'height="{bar_h}" rx="3" fill="{colours[n]}"/>')
+        parts.append(f'<text x="{label_w + pad + inner / 2:.0f}" y="{y + bar_h * 0.65:.0f}" font-size="13" '
+                     f'text-anchor="middle" class="stage-value">{escape(text)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+CSV_COLUMNS = ("key", "name", "scans", "follows", "members", "visits", "paying members", "sales (yuan)",
+               "follow rate", "member rate", "visit rate", "paying rate", "overall rate")
+
+
+def csv_rows(result: Report) -> list[list[str]]:
+    """The table as CSV cells: every row, then the totals. Cells a spreadsheet would run as a
+    formula are quoted (members.audit.safe_cell)."""
+    out = [list(CSV_COLUMNS)]
+    for row in [*result.rows, result.total]:
+        r = row.rates()
+        out.append([safe_cell(v) for v in (row.key, row.label, row.scans, row.follows, row.members, row.visits,
+                                           row.paying, f"{row.sales_fen / 100:.2f}", rate_text(r["follows"]),
+                                           rate_text(r["members"]), rate_text(r["visits"]), rate_text(r["paying"]),
+                                           rate_text(r["overall"]))])
+    return out

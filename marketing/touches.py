@@ -10,16 +10,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from marketing.models import TOUCH_KINDS, Brand, Touch
+from marketing.models import TOUCH_KINDS, Brand, QrCode, Touch
 from wx_service.ground.db import insert_for, utcnow
 from wx_service.ground.extensions import db
 
 
 def _row(kind: str, *, key: str | None = None, openid: str = "", member_id: int | None = None,
          campaign: str = "", brand_id: int | None = None, brand_counter: str = "", amount_fen: int = 0,
-         counter: str = "", ref: str = "", occurred_at: datetime | None = None) -> dict[str, Any]:
+         counter: str = "", ref: str = "", source: str = "", occurred_at: datetime | None = None) -> dict[str, Any]:
     if kind not in TOUCH_KINDS:
         raise ValueError(f"a touch kind is one of {', '.join(TOUCH_KINDS)}")
     if not openid and member_id is None:
@@ -28,20 +28,25 @@ def _row(kind: str, *, key: str | None = None, openid: str = "", member_id: int 
     if brand is None and brand_counter:
         brand = (select(Brand.id).where(Brand.counter_code == brand_counter).order_by(Brand.id).limit(1)
                  .scalar_subquery())
-    return dict(kind=kind, key=key, openid=openid or "", member_id=member_id, campaign=(campaign or "")[:64],
+    named: Any = (campaign or "")[:64]
+    if not named and source:
+        named = func.coalesce(select(QrCode.scene).where(QrCode.scene == source[:64]).scalar_subquery(), "")
+    return dict(kind=kind, key=key, openid=openid or "", member_id=member_id, campaign=named,
                 brand_id=brand, amount_fen=amount_fen, counter=(counter or "")[:32], ref=(ref or "")[:96],
                 occurred_at=occurred_at or utcnow())
 
 
 def record(kind: str, *, key: str | None = None, openid: str = "", member_id: int | None = None,
            campaign: str = "", brand_id: int | None = None, brand_counter: str = "", amount_fen: int = 0,
-           counter: str = "", ref: str = "", occurred_at: datetime | None = None) -> bool:
+           counter: str = "", ref: str = "", source: str = "", occurred_at: datetime | None = None) -> bool:
     """Append one touch. True when it was new, False when a touch of this kind and key exists.
 
     `brand_counter`: the brand is the one whose counter_code this is (Brand.counter_code ==
-    Order.counter), found inside the INSERT. `counter`: where it happened (a payment's counter)."""
+    Order.counter), found inside the INSERT. `counter`: where it happened (a payment's counter).
+    `source`: an order's or card's free-text origin; it is the campaign when it is one of our QR
+    codes' scenes (found inside the INSERT too), else the touch has no campaign."""
     values = _row(kind, key=key, openid=openid, member_id=member_id, campaign=campaign, brand_id=brand_id,
-                  brand_counter=brand_counter, amount_fen=amount_fen, counter=counter, ref=ref,
+                  brand_counter=brand_counter, amount_fen=amount_fen, counter=counter, ref=ref, source=source,
                   occurred_at=occurred_at)
     stmt = insert_for(db.session, Touch).values(**values).on_conflict_do_nothing(index_elements=["kind", "key"])
     return db.session.execute(stmt).rowcount == 1

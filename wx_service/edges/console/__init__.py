@@ -12,7 +12,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from wx_service.edges.console import audit, auth, cashier, counter, desk, desk_media, desk_stream, reservations
+    from wx_service.edges.console import audit, auth, cashier, counter, desk, desk_media, desk_stream, funnel, reservations
 
     production = app.extensions["wx"].settings.ENV_NAME == "production"
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
@@ -25,3 +25,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(desk_media.bp)
     app.register_blueprint(reservations.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(funnel.bp)
