@@ -18,6 +18,7 @@ from tests.e2e.test_webhook import event_fields, new_openid, post
 from tests.integration.members_helpers import make_member, uow
 from tests.integration.reservation_helpers import on_grid
 from tests.integration.reservation_helpers import service as make_service
+from tests.integration.test_notification_statements import show, statements
 from tests.integration.test_pay_notify import (  # noqa: F401  (keys, pay: fixtures)
     envelope,
     keys,
@@ -71,6 +72,19 @@ def test_a_retried_qr_follow_records_one_scan_and_one_follow(app, base_url, emul
     query, body = sign_and_wrap(emulator, build_push_xml(fields), "safe")
     assert post(base_url, query, body).status_code == 200
     assert [(t.kind, t.campaign, t.brand_id) for t in touches(app)][2:] == [("scan", "double11", None)]
+
+
+def test_a_qr_follow_costs_one_statement_more_for_its_two_touches(app, emulator):
+    """The webhook's budget (one Redis command, one statement for the push's record) is for the
+    protocol work; a follow's domain work now adds one INSERT for the funnel (scan and follow in
+    one statement, the brand found inside it), and no Redis command (touches live in Postgres)."""
+    fields = event_fields(emulator, new_openid(), "subscribe", "qrscene_double11", Ticket="gQ")
+    query, body = sign_and_wrap(emulator, build_push_xml(fields), "safe")
+    with statements(app) as sent:
+        assert app.test_client().post("/wechat", query_string=query, data=body).status_code == 200
+    show("QR follow", sent)
+    assert len([sql for sql in sent if sql.startswith("INSERT INTO touches")]) == 1
+    assert [t.kind for t in touches(app)] == ["scan", "follow"]
 
 
 def test_a_plain_follow_is_a_follow_without_a_campaign(app, base_url, emulator):
