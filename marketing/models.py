@@ -232,4 +232,4 @@ class Touch(Base):
     # check-in; "" online. A payment at a counter is a visit (marketing.funnel).
     counter: Mapped[str] = mapped_column(String(32), default="", server_default="")
     # A refund names the payment it takes back from (that payment's key, the out_trade_no).
-    ref: Mapped[str] = mapped_column(String(96), default="", server_default="", index=True)
+    ref: Mapped[str] = mapped_column(String(96), default="", server_default="")

@@ -19,13 +19,10 @@ def upgrade() -> None:
     with op.batch_alter_table('touches', schema=None) as batch_op:
         batch_op.add_column(sa.Column('counter', sa.String(length=32), server_default='', nullable=False))
         batch_op.add_column(sa.Column('ref', sa.String(length=96), server_default='', nullable=False))
-        batch_op.create_index(batch_op.f('ix_touches_ref'), ['ref'], unique=False)
-
 
 
 def downgrade() -> None:
     with op.batch_alter_table('touches', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_touches_ref'))
         batch_op.drop_column('ref')
         batch_op.drop_column('counter')
 
