@@ -17,10 +17,10 @@ The rule, as the console and README state it:
   - first-touch: to the shopper's first touch carrying a campaign (brand) ever, with no window:
     first-touch answers "what brought this shopper in", however long ago. A first touch after
     the event does not count (the event is unattributed).
-  A touch "carries a campaign" whatever its kind, the event itself included: a payment whose
-  order came from a campaign (Order.source) is its own last touch; grouped by brand, a payment
-  at a brand's counter is credited to that brand in both views only if no other brand touch is
-  first (first-touch) or later (never, since it is at the event itself).
+  A touch "carries a campaign" (brand) whatever its kind, the event itself included: a payment
+  whose order came from a campaign (Order.source is one of our QR scenes) is its own last touch;
+  by brand, a payment at a brand's counter is its own last touch, and in the first-touch view it
+  goes to the shopper's first brand touch, which may be another brand's counter.
 - members: distinct shoppers with a "member" touch (card claimed) in the range;
   visits: distinct shoppers with a reservation check-in, or a payment at a counter (not the
   mini-program, "mp", nor online, ""), in the range;

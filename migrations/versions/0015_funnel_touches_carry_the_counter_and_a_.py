@@ -6,7 +6,6 @@ Create Date: 2026-12-03 13:48:17.889174
 """
 from alembic import op
 import sqlalchemy as sa
-import wx_service.ground.db
 
 
 revision = '0015'
