@@ -97,6 +97,9 @@ class Settings:
     DESK_FALLBACK_TEMPLATE_ID: str = ""
     # Longest answer an agent may send, in characters (WeChat's text messages take about 2,000).
     DESK_MAX_MESSAGE: int = 2000
+    # The O2O funnel (marketing.funnel): a payment is credited to the last campaign touch at most
+    # this many days before it (last-touch view).
+    FUNNEL_ATTRIBUTION_DAYS: int = 7
     # Reservations. Open bookings (booked or awaiting confirmation) one shopper may have at once.
     RESERVATION_MAX_OPEN: int = 3
     # No cancel or reschedule by the shopper within this many minutes of the start (the counter can).
@@ -248,6 +251,8 @@ class Settings:
             found.append("DESK_HOURS must be HH:MM-HH:MM in store time, e.g. 10:00-22:00")
         if self.DESK_OFFER_SECONDS < 5:
             found.append("DESK_OFFER_SECONDS must be at least 5")
+        if not 1 <= self.FUNNEL_ATTRIBUTION_DAYS <= 90:
+            found.append("FUNNEL_ATTRIBUTION_DAYS must be 1 to 90 (days before a payment a campaign touch counts)")
         if self.RESERVATION_MAX_OPEN < 1:
             found.append("RESERVATION_MAX_OPEN must be at least 1")
         if self.RESERVATION_OFFER_MINUTES < 1:

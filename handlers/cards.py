@@ -2,6 +2,7 @@
 none for them): each records what happened and, where WeChat must be called, queues a job."""
 from __future__ import annotations
 
+from marketing import touches
 from members import cards
 from wx_service.ground.protocol import replies
 from wx_service.ground.protocol.replies import Reply
@@ -18,10 +19,15 @@ def _code(ctx: PushContext) -> str:
 
 
 def on_user_get_card(ctx: PushContext) -> None:
-    """A shopper claimed the card: record it (creating the member on first sight)."""
-    cards.record_claim(ctx.openid, _field(ctx, "CardId"), _code(ctx), unionid=_field(ctx, "UnionId") or None,
-                       outer_str=_field(ctx, "OuterStr"), source_scene=_field(ctx, "SourceScene"),
-                       restored=_field(ctx, "IsRestoreMemberCard") == "1")
+    """A shopper claimed the card: record it (creating the member on first sight). In the funnel
+    this is the shopper becoming a member: one touch per card code (a claim again after deleting
+    adds none), its campaign the card QR's OuterStr when that is one of our scenes."""
+    card = cards.record_claim(ctx.openid, _field(ctx, "CardId"), _code(ctx), unionid=_field(ctx, "UnionId") or None,
+                              outer_str=_field(ctx, "OuterStr"), source_scene=_field(ctx, "SourceScene"),
+                              restored=_field(ctx, "IsRestoreMemberCard") == "1")
+    if card is not None:
+        touches.record("member", key=f"card:{card.code}", member_id=card.member_id, openid=ctx.openid,
+                       source=_field(ctx, "OuterStr"), occurred_at=touches.push_time(ctx.created_at))
     return None
 
 

@@ -205,7 +205,7 @@ class Discount(_Publishable, Base):
 # What a touch can be, in funnel order. `key` makes a touch idempotent: the same QR push, page
 # view or payment recorded twice (a retried push, a replayed notification) stays one row.
 TOUCH_KINDS = ("scan", "follow", "member", "page_view", "brand_subscribe", "reservation", "check_in",
-               "coupon_redeem", "payment")
+               "coupon_redeem", "payment", "refund")
 
 
 class Touch(Base):
@@ -228,3 +228,8 @@ class Touch(Base):
     brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id"), nullable=True, index=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Where it happened: the counter (Order.counter) of a payment, the resource's counter of a
+    # check-in; "" online. A payment at a counter is a visit (marketing.funnel).
+    counter: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # A refund names the payment it takes back from (that payment's key, the out_trade_no).
+    ref: Mapped[str] = mapped_column(String(96), default="", server_default="")

@@ -5,7 +5,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from marketing import touches
 from marketing.models import Article, QrCode, StoreInfo
+from members import coupons
+from members.models import Coupon
 from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db, enqueue_after_commit
 
@@ -64,3 +67,12 @@ def save_qr_code(scene: str, name: str, permanent: bool, ticket: str, url: str,
     db.session.add(code)
     db.session.flush()
     return code
+
+
+def redeem_coupon(code: str, staff_id: int | None, now: datetime | None = None) -> Coupon:
+    """Redeem a member's coupon at the counter (members.coupons.redeem: audited, once) and record
+    it as a funnel touch. Callers redeem through here: members, below marketing, cannot record it."""
+    coupon = coupons.redeem(code, staff_id, now=now)
+    touches.record("coupon_redeem", key=f"coupon:{coupon.id}", member_id=coupon.member_id,
+                   occurred_at=coupon.redeemed_at)
+    return coupon

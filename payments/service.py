@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from marketing import touches
 from members import identity, points
 from members.models import Member
 from payments import refunds as rules
@@ -243,6 +244,7 @@ def _run_effects(order: Order, transition: states.Transition, *, occurred_at: da
                 points.award_for_payment(member.id, order.amount_fen, order.out_trade_no, occurred_at)
                 # Only now: the member's row is locked (see apply_payment_notification).
                 order.points_member_id = member.id
+            _touch_paid(order, payer_openid or order.payer_openid, occurred_at)
         elif effect is states.Effect.REVERSE_POINTS:
             if order.points_member_id is not None and refund is not None:
                 points.reverse_for_refund(order.points_member_id, order.out_trade_no, refund.amount_fen,
@@ -256,6 +258,30 @@ def _run_effects(order: Order, transition: states.Transition, *, occurred_at: da
             # this is committed. Not a disagreement, so no reconciliation flag here: the job sets
             # it if WeChat refuses for good.
             enqueue_after_commit("payments.jobs.close_order", out_trade_no=order.out_trade_no)
+
+
+def _touch_paid(order: Order, payer_openid: str | None, occurred_at: datetime) -> None:
+    """The funnel's payment touch, once per order (AWARD_POINTS is the order's first becoming
+    paid, on every flow: counter QR, payment code, JSAPI, a refund proving the payment). Keyed
+    by out_trade_no; the brand is the counter's, the campaign the order's source when that is one
+    of our QR scenes."""
+    member_id = order.points_member_id or order.member_id
+    if member_id is None and not payer_openid:
+        log.warning("paid order without payer or member: no funnel touch", extra={"out_trade_no": order.out_trade_no})
+        return
+    touches.record("payment", key=order.out_trade_no, member_id=member_id, openid=payer_openid or "",
+                   amount_fen=order.amount_fen, counter=order.counter, brand_counter=order.counter,
+                   source=order.source, occurred_at=occurred_at)
+
+
+def _touch_refunded(order: Order, refund: Refund) -> None:
+    """The funnel takes a refund off the sale it belongs to (marketing.funnel): keyed by
+    out_refund_no, naming the payment's key."""
+    member_id = order.points_member_id or order.member_id
+    if member_id is None and not order.payer_openid:
+        return
+    touches.record("refund", key=refund.out_refund_no, member_id=member_id, openid=order.payer_openid or "",
+                   amount_fen=refund.amount_fen, ref=order.out_trade_no, occurred_at=refund.succeeded_at)
 
 
 # -- refunds ---------------------------------------------------------------------------------------
@@ -361,6 +387,7 @@ def apply_refund_notification(resource: RefundNotice, notification_id: str | Non
                         order.paid_at = refund.succeeded_at
                     order.state = transition.new_state.value
                 _run_effects(order, transition, occurred_at=refund.succeeded_at, refund=refund)
+            _touch_refunded(order, refund)
     _record(order, notification_id, "refund", status.value, outcome.value, resource)
     db.session.flush()
     return NotificationResult(order.out_trade_no, outcome.value, order.state,

@@ -20,12 +20,25 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from marketing import touches
 from members import audit
 from reservations import capacity, events, notices, slots, waitlist
 from reservations.exceptions import BadTime, LimitReached, NotAllowed, SoldOut, TooLate, UnknownReservation
 from reservations.models import Booking, Resource, Service, SlotUsage, WaitlistEntry
-from reservations.states import (BOOKED, BOOKING_MOVES, CANCELLED, CHECKED_IN, NO_SHOW, OCCUPYING, OFFERED, OPEN,
-                                 REQUESTED, RESCHEDULED, TAKEN, allowed)
+from reservations.states import (
+    BOOKED,
+    BOOKING_MOVES,
+    CANCELLED,
+    CHECKED_IN,
+    NO_SHOW,
+    OCCUPYING,
+    OFFERED,
+    OPEN,
+    REQUESTED,
+    RESCHEDULED,
+    TAKEN,
+    allowed,
+)
 from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db, services
 
@@ -91,6 +104,10 @@ def _insert(service: Service, resource: Resource, starts_at: datetime, openid: s
                       channel=channel[:16], visit_code=capacity.visit_code("B"), created_at=now, changed_at=now)
     db.session.add(booking)
     db.session.flush()
+    if previous_id is None:  # a reschedule is the same reservation, moved
+        # The funnel's touch, in the caller's savepoint: a booking that fails takes it with it.
+        touches.record("reservation", key=f"booking:{booking.id}", openid=openid, member_id=member_id,
+                       brand_counter=service.counter_code, source=channel, occurred_at=now)
     if publish:
         events.booking_changed(booking)
     return booking
@@ -299,6 +316,11 @@ def check_in(booking_id: int, *, counters: frozenset[str] | None = None, now: da
     before = booking.status
     _move(booking, CHECKED_IN, now, checked_in_at=now)
     _audit(staff_id, "reservation.check_in", booking.id, before, CHECKED_IN, detail)
+    service = db.session.get(Service, booking.service_id)
+    counter = service.counter_code if service is not None else ""
+    # A visit in the funnel: at this counter (and its brand), once per booking.
+    touches.record("check_in", key=f"booking:{booking.id}", openid=booking.openid, member_id=booking.member_id,
+                   counter=counter, brand_counter=counter, occurred_at=now)
     return own(booking_id)
 
 

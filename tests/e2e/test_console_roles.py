@@ -9,8 +9,8 @@ Two checks, both enumerated from the app's URL map so a new route cannot slip pa
 
 A new console route fails here until it declares its rule in code and gets its row in TABLE. The
 admin row is all `y` (admins may do everything); `none` is a signed-in staff member with no role.
-Marketing reaches the content pages (and home); there are no analyst pages yet (reports come with
-issue 12's other parts): analysts reach home only, and their column shows it.
+Marketing reaches the content pages; marketing and analysts reach the funnel report
+(/console/funnel).
 
 And in Chromium: an agent signs in, sees only the desk on the home page, and is refused the cashier
 page (the console has no refund page yet; the cashier page is the till they must not reach).
@@ -39,6 +39,7 @@ DESK = "y..y..."
 RESERVATIONS = "yy....."
 CONTENT = "y...y.."  # admin, marketing
 ADMIN_ONLY = "y......"
+FUNNEL = "y...yy."  # reports: marketing and analysts
 
 # endpoint -> allowed (y) or refused (.) for each role in COLUMNS.
 TABLE: dict[str, str] = {
@@ -123,6 +124,7 @@ TABLE: dict[str, str] = {
     "console_content.schedule": CONTENT,
     "console_content.unpublish": CONTENT,
     "console_content.upload_image": CONTENT,
+    "console_funnel.index": FUNNEL,
 }
 
 STREAMS = {"console_desk_stream.stream", "console_reservations.stream"}
@@ -262,7 +264,7 @@ def test_the_home_page_lists_only_the_pages_a_role_may_open(app, base_url):
     links = {"counter-link": "console_counter.index", "cashier-link": "console_cashier.index",
              "reservations-link": "console_reservations.day", "desk-link": "console_desk.index",
              "audit-link": "console_audit.index", "staff-link": "console_staff.index",
-             "content-link": "console_content.index"}
+             "content-link": "console_content.index", "funnel-link": "console_funnel.index"}
     for column, role in enumerate(COLUMNS):
         home = sign_in(base_url, users[role], PASSWORD).get("/console/")
         assert home.status_code == 200

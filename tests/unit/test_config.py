@@ -63,6 +63,8 @@ def test_production_refuses_demo_and_embedded_choices(override, complaint):
     ("WECHAT_API_BASE", "ftp://nowhere", "WECHAT_API_BASE must be an http"),
     ("REDIS_URL", "localhost:6379", "REDIS_URL must be"),
     ("WECHAT_ORIGINAL_ID", "store", "must start with gh_"),
+    ("FUNNEL_ATTRIBUTION_DAYS", "0", "FUNNEL_ATTRIBUTION_DAYS must be 1 to 90"),
+    ("FUNNEL_ATTRIBUTION_DAYS", "365", "FUNNEL_ATTRIBUTION_DAYS must be 1 to 90"),
 ])
 def test_malformed_values_are_named(name, value, complaint):
     with pytest.raises(ConfigError, match=complaint):
@@ -84,3 +86,8 @@ def test_production_app_refuses_to_start_with_the_emulator():
 
     with pytest.raises(ConfigError):
         create_app(load_settings({**GOOD_PRODUCTION, "WECHAT_EMULATOR": "1"}))
+
+
+def test_the_funnels_window_is_7_days_unless_set():
+    assert load_settings(GOOD_PRODUCTION).FUNNEL_ATTRIBUTION_DAYS == 7
+    assert load_settings({**GOOD_PRODUCTION, "FUNNEL_ATTRIBUTION_DAYS": "14"}).FUNNEL_ATTRIBUTION_DAYS == 14

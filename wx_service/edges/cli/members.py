@@ -251,11 +251,11 @@ def register(app: Flask) -> None:
     @click.argument("code")
     @click.option("--staff", "username", required=True)
     def coupon_redeem(code: str, username: str) -> None:
-        from members import coupons
+        from marketing import service as marketing
 
         try:
             with uow():
-                coupon = coupons.redeem(code, _staff(username).id)
+                coupon = marketing.redeem_coupon(code, _staff(username).id)
                 text = f"coupon redeemed: {coupon.title}, {coupon.value_fen / 100:.2f} yuan, member {coupon.member_id}"
         except MembershipError as exc:
             raise refused(exc) from exc

@@ -13,8 +13,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from wx_service.edges.console import (audit, auth, cashier, content, counter, desk, desk_media, desk_stream,
-                                          reservations, staff)
+    from wx_service.edges.console import audit, auth, cashier, content, counter, desk, desk_media, desk_stream, funnel, reservations, staff
 
     production = app.extensions["wx"].settings.ENV_NAME == "production"
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
@@ -29,3 +28,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(audit.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(content.bp)
+    app.register_blueprint(funnel.bp)
