@@ -10,9 +10,10 @@ points.adjust, points.approve, points.reject (members.points); coupon.redeem (me
 role.grant (members.staff), role.desk_agent, staff.add, staff.password (the CLI); refund.request
 (payments.jobs); order.create, order.cancel (payments.counter / payments.cashier);
 desk.phone_reveal (service_desk.panel); reservation.check_in / .confirm / .decline /
-.hold_visited / .hold_confirm / .variant_quantity / .variant_import (the reservation console).
+.hold_visited / .hold_confirm / .variant_quantity / .variant_import (the reservation console);
+announcement.create (brand news announced in the console).
 Subjects name the thing written: "member:12", "adjustment:3", "coupon:4", "order:N…", "booking:5",
-"hold:7", "variant:9", "variants:csv", "staff:4". A repeat that changes nothing (an idempotent
+"hold:7", "variant:9", "variants:csv", "staff:4", "announcement:2". A repeat that changes nothing (an idempotent
 grant, a second check-in) records nothing.
 
 A write with no staff member behind it (a CLI run without --staff) is recorded with staff_id NULL

@@ -9,8 +9,7 @@ Two checks, both enumerated from the app's URL map so a new route cannot slip pa
 
 A new console route fails here until it declares its rule in code and gets its row in TABLE. The
 admin row is all `y` (admins may do everything); `none` is a signed-in staff member with no role.
-There are no marketing or analyst pages yet (content, campaigns and reports come with issue 12's
-other parts): both reach home only, and their columns show it.
+Marketing and analysts read the brand-news page (issue 12); only marketing announces from it.
 
 And in Chromium: an agent signs in, sees only the desk on the home page, and is refused the cashier
 page (the console has no refund page yet; the cashier page is the till they must not reach).
@@ -38,6 +37,8 @@ CASHIER = "y.y...."
 DESK = "y..y..."
 RESERVATIONS = "yy....."
 ADMIN_ONLY = "y......"
+MARKETING_READ = "y...yy."  # marketing and analysts read
+MARKETING_WRITE = "y...y.."
 
 # endpoint -> allowed (y) or refused (.) for each role in COLUMNS.
 TABLE: dict[str, str] = {
@@ -102,6 +103,10 @@ TABLE: dict[str, str] = {
     "console_reservations.stream": RESERVATIONS,
 
     "console_audit.index": ADMIN_ONLY,
+
+    "console_announcements.index": MARKETING_READ,
+    "console_announcements.progress": MARKETING_READ,
+    "console_announcements.create": MARKETING_WRITE,
 }
 
 STREAMS = {"console_desk_stream.stream", "console_reservations.stream"}
@@ -240,7 +245,7 @@ def test_the_home_page_lists_only_the_pages_a_role_may_open(app, base_url):
     users = _staff_per_role(app)
     links = {"counter-link": "console_counter.index", "cashier-link": "console_cashier.index",
              "reservations-link": "console_reservations.day", "desk-link": "console_desk.index",
-             "audit-link": "console_audit.index"}
+             "audit-link": "console_audit.index", "announcements-link": "console_announcements.index"}
     for column, role in enumerate(COLUMNS):
         home = sign_in(base_url, users[role], PASSWORD).get("/console/")
         assert home.status_code == 200

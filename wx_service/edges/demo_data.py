@@ -6,6 +6,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from marketing.models import Article, QrCode, StoreInfo
+from wx_service.edges.demo_subscriptions import load_demo_subscriptions
 from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db
 
@@ -48,6 +49,7 @@ def load_demo_data() -> str:
     session.flush()
     members = load_demo_members()
     reservations = load_demo_reservations()
+    reservations += ", " + load_demo_subscriptions()
     return (f"demo store ready: {session.scalar(select(func.count()).select_from(Article))} articles, "
             f"{session.scalar(select(func.count()).select_from(QrCode))} QR codes, {members} members, {reservations}")
 

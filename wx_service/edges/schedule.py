@@ -35,6 +35,8 @@ SWEEP_JOBS: tuple[CronJob, ...] = (
     ("rsv-reminders", "* * * * *", "reservations.jobs.queue_reminders"),
     ("rsv-sweep", "* * * * *", "reservations.jobs.sweep"),
     ("rsv-stalled-notices", "* * * * *", "reservations.jobs.resume_stalled_notices"),
+    # Brand news: a chunk whose worker died (its lease lapsed) or whose job was lost goes again.
+    ("brand-news-stalled", "* * * * *", "marketing.jobs.resume_stalled"),
 )
 
 

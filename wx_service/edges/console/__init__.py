@@ -1,5 +1,5 @@
 """The staff console (/console): sign-in, then the pages staff work in (counter QR, cashier, the
-customer-service desk, the counters' reservations, the audit log).
+customer-service desk, the counters' reservations, brand news, the audit log).
 
 Each page is its own blueprint module under this package; `init_app` mounts them all. Every route
 declares who may use it (`auth.roles(...)`, `auth.any_staff` or `auth.public`), which brings the one
@@ -12,7 +12,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from wx_service.edges.console import audit, auth, cashier, counter, desk, desk_media, desk_stream, reservations
+    from wx_service.edges.console import announcements, audit, auth, cashier, counter, desk, desk_media, desk_stream, reservations
 
     production = app.extensions["wx"].settings.ENV_NAME == "production"
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
@@ -25,3 +25,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(desk_media.bp)
     app.register_blueprint(reservations.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(announcements.bp)
