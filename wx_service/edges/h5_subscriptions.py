@@ -51,9 +51,9 @@ def page() -> Response | str:
 @bp.post("/<int:brand_id>")
 def toggle(brand_id: int) -> Response:
     openid = h5_pages._check_form()
-    action = request.form.get("action")
+    action = request.form.get("do")
     if action not in ("subscribe", "unsubscribe"):
-        raise h5_pages.Refused(400, "action is subscribe or unsubscribe")
+        raise h5_pages.Refused(400, "do is subscribe or unsubscribe")
     origin = _origin(request.form.get("from"))
     channel = "oa_menu" if origin == "menu" else "h5"
     with db.unit_of_work():
