@@ -67,11 +67,10 @@ def announce(kind: str, item_id: int, now: datetime | None = None) -> Announceme
     created = db.session.execute(insert_for(db.session, Announcement).values(
         kind=kind, item_id=item_id, title=title[:64], brand_ids=brand_ids, counts={}, created_at=now,
         subscribers=0, chunks_total=0, chunks_done=0,
-    ).on_conflict_do_nothing(index_elements=["kind", "item_id"])).rowcount == 1
-    if not created:
+    ).on_conflict_do_nothing(index_elements=["kind", "item_id"]).returning(Announcement.id)).scalar()
+    if created is None:
         return None
-    announcement = db.session.scalar(select(Announcement).where(Announcement.kind == kind,
-                                                                Announcement.item_id == item_id))
+    announcement = db.session.get(Announcement, created)
     announcement.subscribers = subscriptions.subscriber_count(brand_ids)
     announcement.chunks_total = max(1, math.ceil(announcement.subscribers / settings().BRAND_NEWS_CHUNK_SIZE))
     chunk = AnnouncementChunk(announcement_id=announcement.id, seq=0, after_key="", status="queued", queued_at=now)

@@ -123,11 +123,10 @@ def _cut(chunk: AnnouncementChunk, announcement: Announcement, now: datetime) ->
         return rows
     made = db.session.execute(insert_for(db.session, AnnouncementChunk).values(
         announcement_id=announcement.id, seq=chunk.seq + 1, after_key=chunk.last_key, status=QUEUED, queued_at=now,
-        final=False, attempts=0).on_conflict_do_nothing(index_elements=["announcement_id", "seq"])).rowcount
-    if made:
-        next_id = db.session.scalar(select(AnnouncementChunk.id).where(
-            AnnouncementChunk.announcement_id == announcement.id, AnnouncementChunk.seq == chunk.seq + 1))
-        enqueue_after_commit(news.CHUNK_JOB, chunk_id=next_id)
+        final=False, attempts=0).on_conflict_do_nothing(index_elements=["announcement_id", "seq"])
+        .returning(AnnouncementChunk.id)).scalar()
+    if made is not None:
+        enqueue_after_commit(news.CHUNK_JOB, chunk_id=made)
     return rows
 
 

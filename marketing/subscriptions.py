@@ -13,8 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 
 from marketing import touches
-from marketing.models import (SUBSCRIBE, SUBSCRIPTION_CHANNELS, UNSUBSCRIBE, Brand, BrandSubscription,
-                              BrandSubscriptionChange)
+from marketing.models import SUBSCRIBE, SUBSCRIPTION_CHANNELS, UNSUBSCRIBE, Brand, BrandSubscription, BrandSubscriptionChange
 from wx_service.ground.db import insert_for, utcnow
 from wx_service.ground.extensions import db
 
@@ -62,7 +61,7 @@ def subscribe(openid: str, brand_id: int, channel: str, source: str = "", *, now
     now = now or utcnow()
     inserted = db.session.execute(insert_for(db.session, BrandSubscription).values(
         openid=openid, brand_id=brand_id, active=True, channel=channel, created_at=now, changed_at=now,
-    ).on_conflict_do_nothing(index_elements=["openid", "brand_id"])).rowcount == 1
+    ).on_conflict_do_nothing(index_elements=["openid", "brand_id"]).returning(BrandSubscription.id)).first() is not None
     if not inserted:
         moved = db.session.execute(update(BrandSubscription).where(
             BrandSubscription.openid == openid, BrandSubscription.brand_id == brand_id,

@@ -24,5 +24,6 @@ def record(kind: str, *, key: str | None = None, openid: str = "", member_id: in
     stmt = insert_for(db.session, Touch).values(
         kind=kind, key=key, openid=openid, member_id=member_id, campaign=(campaign or "")[:64], brand_id=brand_id,
         amount_fen=amount_fen, occurred_at=occurred_at or utcnow(),
-    ).on_conflict_do_nothing(index_elements=["kind", "key"])
-    return db.session.execute(stmt).rowcount == 1
+    ).on_conflict_do_nothing(index_elements=["kind", "key"]).returning(Touch.id)
+    # RETURNING, not rowcount: Postgres (psycopg) reports -1 for this INSERT, so a new touch read as old.
+    return db.session.execute(stmt).first() is not None
