@@ -12,9 +12,10 @@ followers subscribed to one brand (bulk inserts). Then, per round, one after the
             own client_msg_id, to the same emulator: the HTTP call and the emulator's work alone;
   job       announce a new arrival and run its chunk jobs in this process, one after another
             (run_job, one unit of work each, as an RQ work-horse runs them): the chunk's grouped
-            queries, the delivery rows, the sends, the verdicts in batches, the progress.
+            queries, the delivery rows, the sends, the verdicts in batches, the progress;
+  job/noop  the same job with WeChat's answer stubbed (no HTTP): the job's own cost per message.
 
-The rounds alternate and the median is reported. Every message is checked to have arrived once.
+The scenarios take turns (the order flips every round) and the median is reported. Every message is checked to have arrived once.
 Redis is memory:// (the token store; the job queue is replaced by a list the loop drains).
 
 Results: a table on stdout and bench/results/brand_news_send.json.
@@ -118,8 +119,14 @@ def run_baseline(app, openids: list[str], tag: str) -> float:
         return time.perf_counter() - started
 
 
-def run_job_round(app, brand_id: int, tag: int) -> tuple[float, dict[str, int], int]:
+class NoopClient:
+    def post(self, path: str, data: dict) -> dict:
+        return {"errcode": 0, "errmsg": "ok", "msgid": 1}
+
+
+def run_job_round(app, brand_id: int, tag: str, stub: bool = False) -> tuple[float, dict[str, int], int]:
     from marketing import announcements
+    from marketing import jobs as news_jobs
     from marketing.models import NewArrival
     from wx_service.ground.db import utcnow
     from wx_service.ground.queue import run_job
@@ -132,16 +139,22 @@ def run_job_round(app, brand_id: int, tag: int) -> tuple[float, dict[str, int], 
         session.add(item)
         session.flush()
         item_id = item.id
-    started = time.perf_counter()
-    with app.app_context(), db.unit_of_work():
-        made = announcements.announce("new_arrival", item_id).id
-    chunks = 0
-    while queue.jobs:
-        path, kwargs = queue.jobs.pop(0)
-        with app.app_context():
-            run_job(path, kwargs)
-        chunks += 1
-    elapsed = time.perf_counter() - started
+    real_client = news_jobs.wechat_client
+    if stub:
+        news_jobs.wechat_client = NoopClient
+    try:
+        started = time.perf_counter()
+        with app.app_context(), db.unit_of_work():
+            made = announcements.announce("new_arrival", item_id).id
+        chunks = 0
+        while queue.jobs:
+            path, kwargs = queue.jobs.pop(0)
+            with app.app_context():
+                run_job(path, kwargs)
+            chunks += 1
+        elapsed = time.perf_counter() - started
+    finally:
+        news_jobs.wechat_client = real_client
     with app.app_context(), db.unit_of_work():
         counts = announcements.progress_json(announcements.refresh_progress(made))["counts"]
     return elapsed, counts, chunks
@@ -164,30 +177,47 @@ def main() -> None:
         # The cap would stop the second round at two messages a shopper: it is not what is measured.
         object.__setattr__(app.extensions["wx"].settings, "BRAND_NEWS_WEEKLY_CAP", 0)
         run_baseline(app, openids[:200], "warm")
-        base_times, job_times, chunk_counts = [], [], []
-        for r in range(args.rounds):
-            base_times.append(run_baseline(app, openids, str(r)))
-            elapsed, counts, chunks = run_job_round(app, brand_id, r)
+        base_times, job_times, noop_times, chunk_counts = [], [], [], []
+
+        def job(r: int) -> None:
+            elapsed, counts, chunks = run_job_round(app, brand_id, str(r))
             assert counts["sent"] == n and sum(counts.values()) == n, counts
             job_times.append(elapsed)
             chunk_counts.append(chunks)
+
+        def noop(r: int) -> None:
+            elapsed, counts, _ = run_job_round(app, brand_id, f"noop{r}", stub=True)
+            assert counts["sent"] == n, counts
+            noop_times.append(elapsed)
+
+        def baseline(r: int) -> None:
+            base_times.append(run_baseline(app, openids, str(r)))
+
+        turns = [baseline, job, noop]
+        for r in range(args.rounds):
+            for scenario in (turns if r % 2 == 0 else list(reversed(turns))):
+                scenario(r)
         seen = {sum(1 for line in emulator.shoppers[o].chat if line.get("client_msg_id", "").startswith("bn-"))
                 for o in openids}
         assert seen == {args.rounds}, seen  # every shopper got each round's message exactly once
-        base, job = statistics.median(base_times), statistics.median(job_times)
+        base, job, noop = statistics.median(base_times), statistics.median(job_times), statistics.median(noop_times)
         result = {
             "subscribers": n, "rounds": args.rounds, "chunk_size": app.extensions["wx"].settings.BRAND_NEWS_CHUNK_SIZE,
             "chunks_per_round": chunk_counts[0],
             "baseline_msgs_per_s": round(n / base, 1), "job_msgs_per_s": round(n / job, 1),
             "baseline_ms_per_msg": round(1000 * base / n, 3), "job_ms_per_msg": round(1000 * job / n, 3),
             "job_overhead_ms_per_msg": round(1000 * (job - base) / n, 3), "job_vs_baseline": round(base / job, 3),
+            "noop_job_msgs_per_s": round(n / noop, 1), "noop_job_ms_per_msg": round(1000 * noop / n, 3),
             "baseline_seconds": [round(t, 2) for t in base_times], "job_seconds": [round(t, 2) for t in job_times],
+            "noop_job_seconds": [round(t, 2) for t in noop_times],
             "python": platform.python_version(), "cpus": os.cpu_count(),
         }
         print(f"{'':<10}{'msgs/s':>10}{'ms/msg':>10}   ({n} subscribers, {args.rounds} rounds, median)")
         print(f"{'baseline':<10}{result['baseline_msgs_per_s']:>10}{result['baseline_ms_per_msg']:>10}")
         print(f"{'job':<10}{result['job_msgs_per_s']:>10}{result['job_ms_per_msg']:>10}   "
-              f"= {result['job_vs_baseline']:.0%} of the bare loop; {result['job_overhead_ms_per_msg']} ms/msg more")
+              f"= {result['job_vs_baseline']:.0%} of the bare loop's rate; {result['job_overhead_ms_per_msg']} ms/msg more")
+        print(f"{'job/noop':<10}{result['noop_job_msgs_per_s']:>10}{result['noop_job_ms_per_msg']:>10}   "
+              "(WeChat stubbed: the job's own queries and bookkeeping)")
         out = REPO / "bench" / "results"
         out.mkdir(exist_ok=True)
         (out / "brand_news_send.json").write_text(json.dumps(result, indent=2))
