@@ -47,7 +47,7 @@ def sign_in(driver, base_url: str, username: str) -> None:
     wait(driver).until(lambda d: d.find_elements(By.ID, "announcements"))
 
 
-def test_marketing_announces_and_the_page_shows_it_done(driver, app, base_url, emulator):
+def test_marketing_announces_and_the_page_shows_it_done(driver, app, base_url, emulator, run_jobs):
     lancome = brand(app)
     mei = follower(app, emulator, 0)
     subscribe(app, mei, lancome)
@@ -56,6 +56,8 @@ def test_marketing_announces_and_the_page_shows_it_done(driver, app, base_url, e
     sign_in(driver, base_url, "lin")
     driver.find_element(By.ID, "announce-item").send_keys(str(item))
     driver.find_element(By.ID, "announce-button").click()
+    wait(driver).until(lambda d: d.execute_script(ROWS))  # announced: its row is drawn
+    run_jobs()  # the chunk job (a worker's, under RQ)
     # Read the rows in one script inside the wait: each refresh redraws the table.
     done = wait(driver).until(lambda d: [r for r in d.execute_script(ROWS) if r["state"] == "done"])
     assert [(r["chunks"], r["sent"]) for r in done] == [("1/1", "1")]
