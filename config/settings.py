@@ -123,6 +123,18 @@ class Settings:
     # keyword5 = the note; the legacy first/remark are not shown by WeChat). Empty: that channel is off.
     RESERVATION_SUBSCRIBE_TEMPLATE_ID: str = ""
     RESERVATION_TEMPLATE_ID: str = ""
+    # Brand news to a brand's subscribers (marketing/announcements.py): the OA template (keyword1 =
+    # brand, keyword2 = what, keyword3 = when, keyword4 = the note) and the mini-program subscribe
+    # template used while the shopper has a one-time consent left (thing1 brand, thing2 what,
+    # time3 when, thing4 note). Empty: that channel is off.
+    BRAND_NEWS_TEMPLATE_ID: str = ""
+    BRAND_NEWS_SUBSCRIBE_TEMPLATE_ID: str = ""
+    # At most this many brand-news messages per shopper in any 7 days, across brands (0: none).
+    BRAND_NEWS_WEEKLY_CAP: int = 2
+    # Store-time hours in which no brand news is sent ("off" for none): a chunk due then waits for the end.
+    BRAND_NEWS_QUIET_HOURS: str = "21:00-09:00"
+    # Subscribers per chunk job (each chunk is its own unit of work).
+    BRAND_NEWS_CHUNK_SIZE: int = 500
     # Seconds the emulator waits for the webhook before retrying a push (WeChat: 5).
     EMULATOR_PUSH_TIMEOUT: float = 5.0
     # Back-off (seconds) between retries of jobs that failed on a transient WeChat error.
@@ -261,6 +273,13 @@ class Settings:
             found.append("RESERVATION_REMINDERS are minutes before the start, each above 0 (e.g. 1440,120)")
         if not 1 <= self.RESERVATION_HOLD_MINUTES <= 7 * 1440:
             found.append("RESERVATION_HOLD_MINUTES must be 1 to 10080")
+        if self.BRAND_NEWS_QUIET_HOURS not in ("", "off") and not re.fullmatch(
+                r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]", self.BRAND_NEWS_QUIET_HOURS):
+            found.append("BRAND_NEWS_QUIET_HOURS must be HH:MM-HH:MM in store time (e.g. 21:00-09:00), or off")
+        if self.BRAND_NEWS_WEEKLY_CAP < 0:
+            found.append("BRAND_NEWS_WEEKLY_CAP must be 0 or more")
+        if not 1 <= self.BRAND_NEWS_CHUNK_SIZE <= 5000:
+            found.append("BRAND_NEWS_CHUNK_SIZE must be 1 to 5000")
         found.extend(self.payment_problems())
         return found
 
@@ -293,6 +312,8 @@ class DevelopmentSettings(Settings):
     DESK_FALLBACK_TEMPLATE_ID: str = "DEMO_desk_answer_template"
     RESERVATION_SUBSCRIBE_TEMPLATE_ID: str = "DEMO_reservation_subscribe"
     RESERVATION_TEMPLATE_ID: str = "DEMO_reservation_template"
+    BRAND_NEWS_TEMPLATE_ID: str = "DEMO_brand_news_template"
+    BRAND_NEWS_SUBSCRIBE_TEMPLATE_ID: str = "DEMO_brand_news_subscribe"
 
 
 @dataclass(frozen=True)
@@ -308,6 +329,8 @@ class TestSettings(DevelopmentSettings):
     # The desk is staffed round the clock in tests, whatever time the suite runs; the hours
     # themselves are tested with explicit times.
     DESK_HOURS: str = "00:00-24:00"
+    # Likewise no quiet hours for brand news; the quiet hours are tested with explicit times.
+    BRAND_NEWS_QUIET_HOURS: str = "off"
 
 
 @dataclass(frozen=True)

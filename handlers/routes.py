@@ -1,7 +1,7 @@
 """Every route the service answers, in one table. Grep here for a key, a keyword or an event."""
 from __future__ import annotations
 
-from handlers import cards, content, customer_service, follow, reservations, subscriptions
+from handlers import brand_subscriptions, cards, content, customer_service, follow, reservations, subscriptions
 from wx_service.ground.router import Router
 
 # Menu keys, also used in config/menu.json.
@@ -10,6 +10,7 @@ MENU_ACTIVITIES = "ACTIVITIES"
 MENU_STORE_INFO = "STORE_INFO"
 MENU_CUSTOMER_SERVICE = "CUSTOMER_SERVICE"
 MENU_MY_MEMBERSHIP = "MY_MEMBERSHIP"
+MENU_MY_BRANDS = "MY_BRANDS"
 
 
 def build_router() -> Router:
@@ -39,6 +40,7 @@ def build_router() -> Router:
     router.click(MENU_STORE_INFO, content.store_info)
     router.click(MENU_CUSTOMER_SERVICE, customer_service.menu_contact_agent)
     router.click(MENU_MY_MEMBERSHIP, cards.my_membership)
+    router.click(MENU_MY_BRANDS, brand_subscriptions.my_subscriptions)
 
     # Keywords (exact, case-insensitive)
     for word in ("帮助", "help", "?", "？"):
@@ -54,8 +56,10 @@ def build_router() -> Router:
         router.keyword(word, cards.my_membership)
     for word in ("预约", "预订"):
         router.keyword(word, reservations.reservation_link)
+    router.keyword("我的订阅", brand_subscriptions.my_subscriptions)
 
     # Patterns
+    router.regex(brand_subscriptions.PATTERN, brand_subscriptions.on_keyword)  # 订阅 兰蔻 / 退订 兰蔻
     router.regex(r"人工|客服|投诉", customer_service.contact_agent)
     router.regex(r"^[1-5]分", customer_service.rate_service)  # a tap on the rating menu
     # 新品 兰蔻 / 兰蔻新品 / 新品 Lancome (after 人工|客服|投诉: "投诉新品" is a complaint)

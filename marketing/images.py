@@ -5,7 +5,7 @@ JPEG by its magic number, at most 10 MB (WeChat's limit for a permanent image ma
 image kept here can also go to WeChat). The same bytes uploaded twice are one image (sha256), so a
 re-upload is free and its public URL, which names the hash, never changes.
 
-A new image is sent to WeChat as permanent material after commit (marketing.jobs.upload_image),
+A new image is sent to WeChat as permanent material after commit (marketing.content_jobs.upload_image),
 which keeps the media_id and URL WeChat answers. Flushes, never commits.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from wx_service.ground.extensions import db, enqueue_after_commit
 MAX_BYTES = 10 * 1024 * 1024
 PNG, JPEG = "image/png", "image/jpeg"
 EXTENSIONS = {PNG: "png", JPEG: "jpg"}
-UPLOAD_JOB = "marketing.jobs.upload_image"
+UPLOAD_JOB = "marketing.content_jobs.upload_image"
 
 
 def sniff(data: bytes) -> str | None:

@@ -233,3 +233,111 @@ class Touch(Base):
     counter: Mapped[str] = mapped_column(String(32), default="", server_default="")
     # A refund names the payment it takes back from (that payment's key, the out_trade_no).
     ref: Mapped[str] = mapped_column(String(96), default="", server_default="")
+
+
+# -- brand subscriptions --------------------------------------------------------------------------
+
+# Where a shopper subscribed or unsubscribed: an OA keyword or menu, the mini-program, an H5 page,
+# or staff in the console (on the shopper's word).
+SUBSCRIPTION_CHANNELS = ("oa_keyword", "oa_menu", "mp", "h5", "console")
+SUBSCRIBE, UNSUBSCRIBE = "subscribe", "unsubscribe"
+
+
+class BrandSubscription(Base):
+    """Whether a shopper (by the openid they subscribed with) hears of a brand's news now. One row
+    per (openid, brand), flipped by subscribe/unsubscribe; the ledger below keeps every change."""
+
+    __tablename__ = "brand_subscriptions"
+    __table_args__ = (UniqueConstraint("openid", "brand_id"),
+                      Index("ix_brand_subscriptions_brand_openid", "brand_id", "openid"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64))
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    channel: Mapped[str] = mapped_column(String(16))  # of the latest change
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BrandSubscriptionChange(Base):
+    """The consent ledger: one row per real change (a repeated subscribe writes none). Append-only."""
+
+    __tablename__ = "brand_subscription_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
+    action: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(128), default="")  # e.g. the keyword typed, staff:3
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+ANNOUNCEMENT_KINDS = ("new_arrival", "activity")
+
+
+class Announcement(Base):
+    """One item's news going out to its brands' subscribers (once per (kind, item)), with its
+    progress: chunks planned/done and the count of deliveries by outcome."""
+
+    __tablename__ = "brand_announcements"
+    __table_args__ = (UniqueConstraint("kind", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    item_id: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(64), default="")
+    brand_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    subscribers: Mapped[int] = mapped_column(Integer, default=0)  # active when announced
+    chunks_total: Mapped[int] = mapped_column(Integer, default=0)  # estimated when announced, exact once the last is cut
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # delivery status -> how many
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AnnouncementChunk(Base):
+    """One unit of work of an announcement: the subscribers whose openid is after `after_key`, up
+    to `last_key` (fixed when the chunk is first claimed, so a rerun covers the same shoppers)."""
+
+    __tablename__ = "brand_announcement_chunks"
+    __table_args__ = (UniqueConstraint("announcement_id", "seq"), Index("ix_brand_announcement_chunks_status", "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("brand_announcements.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    after_key: Mapped[str] = mapped_column(String(64), default="")
+    last_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    final: Mapped[bool] = mapped_column(default=False)  # no subscribers after this one
+    status: Mapped[str] = mapped_column(String(12), default="queued")  # queued|waiting|running|done
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # after quiet hours
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # the lease, renewed as it sends
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BrandNewsDelivery(Base):
+    """What one shopper got of one item: unique per (openid, kind, item_id), so a retried or rerun
+    chunk never sends twice. `status` is sending (claimed), sent, failed, unknown, or skipped:<why>."""
+
+    __tablename__ = "brand_news_deliveries"
+    __table_args__ = (UniqueConstraint("openid", "kind", "item_id"),
+                      Index("ix_brand_news_deliveries_announcement_status", "announcement_id", "status"),
+                      Index("ix_brand_news_deliveries_openid_created", "openid", "created_at"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("brand_announcements.id"))
+    openid: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    item_id: Mapped[int] = mapped_column(Integer)
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str] = mapped_column(String(12), default="")  # template | subscribe
+    to_openid: Mapped[str] = mapped_column(String(64), default="")
+    wechat_errcode: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

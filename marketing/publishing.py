@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from marketing import editing
+from marketing import announcements, editing
 from marketing.editing import BadValue
 from marketing.exceptions import InvalidContent, NotAllowed, UnknownContent
 from marketing.models import DRAFT, PUBLISHED, SCHEDULED, UNPUBLISHED, Activity, Discount, NewArrival
@@ -56,6 +56,11 @@ def _swap(item: Item, expected: str, **values: Any) -> bool:
     return bool(won)
 
 
+# What goes out to a brand's subscribers when it goes live (marketing.announcements): a new
+# arrival, an activity (to each of its brands' subscribers); a discount does not.
+ANNOUNCED_KINDS = {NewArrival: "new_arrival", Activity: "activity"}
+
+
 def mark_published(item: Item, now: datetime) -> bool:
     """Make `item` published if its status is still what it was read as. True if this call did it
     (False: someone else moved it first, or it already was published). The one way in to
@@ -63,7 +68,12 @@ def mark_published(item: Item, now: datetime) -> bool:
     expected = item.status
     if expected == PUBLISHED:
         return False
-    return _swap(item, expected, status=PUBLISHED, published_at=now)
+    if not _swap(item, expected, status=PUBLISHED, published_at=now):
+        return False
+    if isinstance(item, (NewArrival, Activity)):
+        # Its brands' subscribers hear of it, once per item (a re-publish announces nothing).
+        announcements.announce(ANNOUNCED_KINDS[type(item)], item.id, now=now)
+    return True
 
 
 def _state(item: Item) -> dict[str, Any]:

@@ -48,8 +48,10 @@ def record(kind: str, *, key: str | None = None, openid: str = "", member_id: in
     values = _row(kind, key=key, openid=openid, member_id=member_id, campaign=campaign, brand_id=brand_id,
                   brand_counter=brand_counter, amount_fen=amount_fen, counter=counter, ref=ref, source=source,
                   occurred_at=occurred_at)
-    stmt = insert_for(db.session, Touch).values(**values).on_conflict_do_nothing(index_elements=["kind", "key"])
-    return db.session.execute(stmt).rowcount == 1
+    stmt = (insert_for(db.session, Touch).values(**values).on_conflict_do_nothing(index_elements=["kind", "key"])
+            .returning(Touch.id))
+    # RETURNING, not rowcount: Postgres (psycopg) reports -1 for this INSERT, so a new touch read as old.
+    return db.session.execute(stmt).first() is not None
 
 
 def push_time(at_unix: int) -> datetime:

@@ -17,9 +17,11 @@ by the domain verb that makes the change, given the acting `staff_id`, right aft
 own compare-and-swap. content.<noun>.create / .update for noun store, brand, activity, new_arrival, discount (with the
 changed fields' before/after; a store's hours exception is content.store.update under
 "hours <day>"), content.image.create, and content.<noun>.publish / .schedule / .unpublish for the
-published nouns (marketing.publishing; the scheduler's own moves carry detail "scheduler").
+published nouns (marketing.publishing; the scheduler's own moves carry detail "scheduler"); announcement.create
+(brand news announced in the console, marketing.announcements).
 Subjects name the thing written: "member:12", "adjustment:3", "coupon:4", "order:N…", "booking:5",
-"hold:7", "variant:9", "variants:csv", "staff:4", "activity:7", "store:2", "image:5". A repeat that
+"hold:7", "variant:9", "variants:csv", "staff:4", "activity:7", "store:2", "image:5",
+"announcement:2". A repeat that
 changes nothing (an idempotent grant, a second check-in) records nothing.
 
 A write with no staff member behind it (a CLI run without --staff) is recorded with staff_id NULL

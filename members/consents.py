@@ -62,3 +62,13 @@ def exhaust(openid: str, template_id: str, spent_for: str, *, now: datetime | No
     return db.session.execute(update(SubscribeGrant).where(
         SubscribeGrant.openid == openid, SubscribeGrant.template_id == template_id,
         SubscribeGrant.spent_at.is_(None)).values(spent_at=now or utcnow(), spent_for=spent_for[:64])).rowcount
+
+
+def with_remaining(openids: Iterable[str], template_id: str) -> set[str]:
+    """Which of `openids` have at least one unspent grant for the template: one grouped query."""
+    wanted = list(dict.fromkeys(openids))
+    if not wanted or not template_id:
+        return set()
+    return set(db.session.scalars(select(SubscribeGrant.openid).where(
+        SubscribeGrant.openid.in_(wanted), SubscribeGrant.template_id == template_id,
+        SubscribeGrant.spent_at.is_(None)).group_by(SubscribeGrant.openid)))

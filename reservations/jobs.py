@@ -36,8 +36,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from members import consents
-from members.models import Follower, Member, MemberIdentity
+from members import consents, reach
 from reservations import bookings, holds, notices, slots, waitlist
 from reservations.models import Booking, GoodsHold, HoldableVariant, Notice, Resource, Service, WaitlistEntry
 from reservations.states import BOOKED
@@ -49,7 +48,7 @@ from wx_service.ground.wechat_client import WeChatApiError
 log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED, SKIPPED, UNKNOWN = "pending", "sending", "sent", "failed", "skipped", "unknown"
-SUBSCRIBE, TEMPLATE = "subscribe", "template"
+SUBSCRIBE, TEMPLATE = reach.SUBSCRIBE, reach.TEMPLATE
 STALLED_AFTER = timedelta(minutes=2)
 GIVE_UP_AFTER = timedelta(hours=6)
 USER_REFUSED = 43101  # no consent left for this template (reference §7.7)
@@ -121,24 +120,11 @@ def _payload(notice: Notice, channel: str, openid: str) -> tuple[str, dict[str, 
 
 
 def _oa_openid(notice: Notice) -> str | None:
-    """Where an OA template reaches this shopper: the openid itself when it is an OA follower's
-    (H5 pages, the console), else the OA openid of the member it belongs to (the mini-program's
-    openid is another app's: WeChat answers 40003 to it), linked by identity or unionid."""
-    if db.session.scalar(select(Follower.id).where(Follower.openid == notice.openid)) is not None:
-        return notice.openid
-    member_id = db.session.scalar(select(MemberIdentity.member_id).where(MemberIdentity.openid == notice.openid)
-                                  .limit(1))
-    if member_id is not None:
-        oa = db.session.scalar(select(MemberIdentity.openid).where(MemberIdentity.member_id == member_id,
-                                                                   MemberIdentity.kind == "oa").limit(1))
-        if oa:
-            return oa
-        unionid = db.session.scalar(select(Member.unionid).where(Member.id == member_id))
-        if unionid:
-            oa = db.session.scalar(select(Follower.openid).where(Follower.unionid == unionid,
-                                                                 Follower.subscribed.is_(True)).limit(1))
-            if oa:
-                return oa
+    """Where an OA template reaches this shopper (members.reach), or for a booking made on the OA
+    side (H5, the console) the openid itself."""
+    oa = reach.oa_openid(notice.openid)
+    if oa is not None:
+        return oa
     return notice.openid if _from_oa(notice) else None
 
 
@@ -151,13 +137,11 @@ def _from_oa(notice: Notice) -> bool:
 
 def _choose_channel(notice: Notice, now: datetime) -> tuple[str, str] | None:
     """(channel, openid): a subscribe message where a consent remains (spending it), else the OA
-    template; None when neither can reach the shopper."""
+    template; None when neither can reach the shopper (members.reach makes the choice)."""
     s = services().settings
-    if s.RESERVATION_SUBSCRIBE_TEMPLATE_ID and consents.spend(notice.openid, s.RESERVATION_SUBSCRIBE_TEMPLATE_ID,
-                                                              _spent_for(notice.id), now=now):
-        return SUBSCRIBE, notice.openid
-    oa = _oa_openid(notice) if s.RESERVATION_TEMPLATE_ID else None
-    return (TEMPLATE, oa) if oa else None
+    return reach.choose_channel(notice.openid, subscribe_template_id=s.RESERVATION_SUBSCRIBE_TEMPLATE_ID,
+                                template_id=s.RESERVATION_TEMPLATE_ID, spent_for=_spent_for(notice.id),
+                                find_oa=lambda: _oa_openid(notice), now=now)
 
 
 def _spent_for(notice_id: int) -> str:

@@ -11,9 +11,9 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
 from config import Settings, load_settings
-from wx_service.edges import console, content_images, h5, h5_content, h5_reservations, health, pay_notify, webhook
+from wx_service.edges import console, content_images, h5, h5_content, h5_reservations, h5_subscriptions, health, pay_notify, webhook
 from wx_service.edges.api import mp as mp_api
-from wx_service.edges.api import mp_content, mp_reservations
+from wx_service.edges.api import mp_content, mp_reservations, mp_subscriptions
 from wx_service.edges.cli import register_cli
 from wx_service.edges.webhook import WebhookPipeline
 from wx_service.ground.db import Base
@@ -53,12 +53,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(mp_api.bp, url_prefix="/api/mp")
     app.register_blueprint(mp_reservations.bp, url_prefix="/api/mp")  # services, bookings, holds
     app.register_blueprint(mp_content.bp, url_prefix="/api/mp")  # stores, brands, activities, new arrivals, discounts
+    app.register_blueprint(mp_subscriptions.bp, url_prefix="/api/mp")  # brand subscriptions
     pay_notify.init_app(app, settings)
     console.init_app(app)
     app.register_blueprint(h5.bp)  # the OA's own pages: web authorization + JSAPI pay
     app.register_blueprint(h5_reservations.bp)  # ...and the reservation pages
     app.register_blueprint(content_images.bp)  # content pictures, public at stable URLs
     app.register_blueprint(h5_content.bp)  # ...and the store's content: activities, brands
+    app.register_blueprint(h5_subscriptions.bp)  # ...and brand subscriptions
 
     if settings.WECHAT_EMULATOR:
         # Imported only when asked for: production never loads the emulator's code.

@@ -10,7 +10,7 @@ Two checks, both enumerated from the app's URL map so a new route cannot slip pa
 A new console route fails here until it declares its rule in code and gets its row in TABLE. The
 admin row is all `y` (admins may do everything); `none` is a signed-in staff member with no role.
 Marketing reaches the content pages; marketing and analysts reach the funnel report
-(/console/funnel).
+(/console/funnel) and the brand-news page; only marketing announces from it.
 
 And in Chromium: an agent signs in, sees only the desk on the home page, and is refused the cashier
 page (the console has no refund page yet; the cashier page is the till they must not reach).
@@ -37,9 +37,9 @@ TILL = "yyy...."  # admin, counter staff, cashier
 CASHIER = "y.y...."
 DESK = "y..y..."
 RESERVATIONS = "yy....."
-CONTENT = "y...y.."  # admin, marketing
 ADMIN_ONLY = "y......"
-FUNNEL = "y...yy."  # reports: marketing and analysts
+MARKETING_READ = "y...yy."  # reports and progress: marketing and analysts read
+MARKETING_WRITE = "y...y.."
 
 # endpoint -> allowed (y) or refused (.) for each role in COLUMNS.
 TABLE: dict[str, str] = {
@@ -114,17 +114,20 @@ TABLE: dict[str, str] = {
     "console_staff.reset_password": ADMIN_ONLY,
     "console_staff.grant": ADMIN_ONLY,
     "console_staff.revoke": ADMIN_ONLY,
-    "console_content.index": CONTENT,
-    "console_content.edit": CONTENT,
-    "console_content.preview": CONTENT,
-    "console_content.create": CONTENT,
-    "console_content.update": CONTENT,
-    "console_content.hours_exception": CONTENT,
-    "console_content.publish": CONTENT,
-    "console_content.schedule": CONTENT,
-    "console_content.unpublish": CONTENT,
-    "console_content.upload_image": CONTENT,
-    "console_funnel.index": FUNNEL,
+    "console_content.index": MARKETING_WRITE,
+    "console_content.edit": MARKETING_WRITE,
+    "console_content.preview": MARKETING_WRITE,
+    "console_content.create": MARKETING_WRITE,
+    "console_content.update": MARKETING_WRITE,
+    "console_content.hours_exception": MARKETING_WRITE,
+    "console_content.publish": MARKETING_WRITE,
+    "console_content.schedule": MARKETING_WRITE,
+    "console_content.unpublish": MARKETING_WRITE,
+    "console_content.upload_image": MARKETING_WRITE,
+    "console_funnel.index": MARKETING_READ,
+    "console_announcements.index": MARKETING_READ,
+    "console_announcements.progress": MARKETING_READ,
+    "console_announcements.create": MARKETING_WRITE,
 }
 
 STREAMS = {"console_desk_stream.stream", "console_reservations.stream"}
@@ -264,7 +267,8 @@ def test_the_home_page_lists_only_the_pages_a_role_may_open(app, base_url):
     links = {"counter-link": "console_counter.index", "cashier-link": "console_cashier.index",
              "reservations-link": "console_reservations.day", "desk-link": "console_desk.index",
              "audit-link": "console_audit.index", "staff-link": "console_staff.index",
-             "content-link": "console_content.index", "funnel-link": "console_funnel.index"}
+             "content-link": "console_content.index", "funnel-link": "console_funnel.index",
+             "announcements-link": "console_announcements.index"}
     for column, role in enumerate(COLUMNS):
         home = sign_in(base_url, users[role], PASSWORD).get("/console/")
         assert home.status_code == 200

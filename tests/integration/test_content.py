@@ -342,7 +342,7 @@ def test_images_are_judged_by_their_bytes_kept_once_and_sent_to_wechat_after_com
         assert session.scalar(select(func.count()).select_from(ContentImage)) == 2
         assert [e.action for e in entries(session)] == ["content.image.create", "content.image.create"]
     with app.app_context():  # a repeated job uploads nothing again
-        assert run_job("marketing.jobs.upload_image", {"image_id": image_id}) == kept.wechat_media_id
+        assert run_job("marketing.content_jobs.upload_image", {"image_id": image_id}) == kept.wechat_media_id
     assert emulator.calls["material/add_material"] == 2
 
 

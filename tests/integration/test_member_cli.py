@@ -113,7 +113,7 @@ def test_scheduler_registers_the_daily_jobs_in_store_time(wx, restore_tz):
         "pay-resume-codepay": "* * * * *", "desk-offers": "* * * * *",
         "desk-marks": "* * * * *", "desk-stalled": "* * * * *", "rsv-reminders": "* * * * *",
         "rsv-sweep": "* * * * *", "rsv-stalled-notices": "* * * * *", "content-publish": "* * * * *",
-        "content-images": "17 * * * *"}
+        "content-images": "17 * * * *", "brand-news-stalled": "* * * * *"}
     for name, job in jobs.items():  # every path names a function that exists
         module, _, attr = job.args[0].rpartition(".")
         assert callable(getattr(importlib.import_module(module), attr)), name

@@ -65,6 +65,10 @@ def test_production_refuses_demo_and_embedded_choices(override, complaint):
     ("WECHAT_ORIGINAL_ID", "store", "must start with gh_"),
     ("FUNNEL_ATTRIBUTION_DAYS", "0", "FUNNEL_ATTRIBUTION_DAYS must be 1 to 90"),
     ("FUNNEL_ATTRIBUTION_DAYS", "365", "FUNNEL_ATTRIBUTION_DAYS must be 1 to 90"),
+    ("BRAND_NEWS_QUIET_HOURS", "9pm-9am", "BRAND_NEWS_QUIET_HOURS must be HH:MM-HH:MM"),
+    ("BRAND_NEWS_QUIET_HOURS", "21:00-24:00", "BRAND_NEWS_QUIET_HOURS must be HH:MM-HH:MM"),
+    ("BRAND_NEWS_WEEKLY_CAP", "-1", "BRAND_NEWS_WEEKLY_CAP must be 0 or more"),
+    ("BRAND_NEWS_CHUNK_SIZE", "0", "BRAND_NEWS_CHUNK_SIZE must be 1 to 5000"),
 ])
 def test_malformed_values_are_named(name, value, complaint):
     with pytest.raises(ConfigError, match=complaint):
@@ -91,3 +95,8 @@ def test_production_app_refuses_to_start_with_the_emulator():
 def test_the_funnels_window_is_7_days_unless_set():
     assert load_settings(GOOD_PRODUCTION).FUNNEL_ATTRIBUTION_DAYS == 7
     assert load_settings({**GOOD_PRODUCTION, "FUNNEL_ATTRIBUTION_DAYS": "14"}).FUNNEL_ATTRIBUTION_DAYS == 14
+
+
+def test_brand_news_quiet_hours_default_and_may_be_off():
+    assert load_settings(GOOD_PRODUCTION).BRAND_NEWS_QUIET_HOURS == "21:00-09:00"
+    assert load_settings({**GOOD_PRODUCTION, "BRAND_NEWS_QUIET_HOURS": "off"}).BRAND_NEWS_QUIET_HOURS == "off"

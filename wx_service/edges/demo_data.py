@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from marketing.models import Article, QrCode, StoreInfo
 from wx_service.edges.demo_content import load_demo_content
 from wx_service.edges.demo_funnel import load_demo_funnel
+from wx_service.edges.demo_subscriptions import load_demo_subscriptions
 from wx_service.ground.db import utcnow
 from wx_service.ground.extensions import db
 
@@ -52,6 +53,7 @@ def load_demo_data() -> str:
     reservations = load_demo_reservations()
     load_demo_content()
     load_demo_funnel()
+    reservations += ", " + load_demo_subscriptions()
     return (f"demo store ready: {session.scalar(select(func.count()).select_from(Article))} articles, "
             f"{session.scalar(select(func.count()).select_from(QrCode))} QR codes, {members} members, {reservations}")
 

@@ -37,9 +37,11 @@ SWEEP_JOBS: tuple[CronJob, ...] = (
     ("rsv-stalled-notices", "* * * * *", "reservations.jobs.resume_stalled_notices"),
     # Content: scheduled activities, new arrivals and discounts go live (each once, by a
     # compare-and-swap on status) and expired ones come down.
-    ("content-publish", "* * * * *", "marketing.jobs.publish_due"),
+    ("content-publish", "* * * * *", "marketing.content_jobs.publish_due"),
     # Pictures WeChat has not yet taken as permanent material (a lost job) are sent again, hourly.
-    ("content-images", "17 * * * *", "marketing.jobs.resend_unsent_images"),
+    ("content-images", "17 * * * *", "marketing.content_jobs.resend_unsent_images"),
+    # Brand news: a chunk whose worker died (its lease lapsed) or whose job was lost goes again.
+    ("brand-news-stalled", "* * * * *", "marketing.news_jobs.resume_stalled"),
 )
 
 

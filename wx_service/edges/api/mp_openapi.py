@@ -584,3 +584,44 @@ CONTENT_PATHS: dict[str, Any] = {
 
 SCHEMAS.update(CONTENT_SCHEMAS)
 SPEC["paths"].update(CONTENT_PATHS)
+# -- brand subscriptions (issue 12) ------------------------------------------------------------------
+
+SUBSCRIPTION_SCHEMAS: dict[str, Any] = {
+    "SubscribableBrand": _obj({
+        "id": {"type": "integer"}, "name": {"type": "string"}, "name_en": {"type": "string"},
+        "floor": {"type": "string"}, "subscribed": {"type": "boolean"}}),
+    "BrandSubscriptions": _obj({
+        "brands": {"type": "array", "items": _ref("SubscribableBrand"), "description": "every active brand, by name"},
+        "subscribed": {"type": "array", "items": {"type": "integer"}, "description": "the ids the shopper follows"},
+        "subscribe_template_ids": {"type": "array", "items": {"type": "string"},
+                                   "description": "the brand-news subscribe template: ask for it with "
+                                                  "wx.requestSubscribeMessage and report the answer to "
+                                                  "POST /subscribe-consents (one message per accept)"},
+        "consents_remaining": {"type": "integer", "minimum": 0}}),
+    "SubscriptionChange": _obj({
+        "brand": _ref("SubscribableBrand"),
+        "changed": {"type": "boolean", "description": "false: it was so already (no ledger row written)"}}),
+}
+
+_SUBSCRIPTION_ERRORS = {401: "Missing, invalid or expired session token", 404: "No such active brand (error=not_found)"}
+
+
+def _serrors(*statuses: int) -> dict[str, Any]:
+    return {str(s): _json(_ref("Error"), _SUBSCRIPTION_ERRORS[s]) for s in statuses}
+
+
+SUBSCRIPTION_PATHS: dict[str, Any] = {
+    "/brand-subscriptions": {"get": {
+        "operationId": "brandSubscriptions", "summary": "The brands, and which the shopper follows", "security": _AUTH,
+        "responses": {"200": _json(_ref("BrandSubscriptions"), "Brands"), **_serrors(401)}}},
+    "/brands/{brand_id}/subscription": {
+        "put": {"operationId": "subscribeBrand", "summary": "Hear of the brand's new arrivals and events",
+                "security": _AUTH, "parameters": [_path_id("brand_id")],
+                "responses": {"200": _json(_ref("SubscriptionChange"), "Subscribed"), **_serrors(401, 404)}},
+        "delete": {"operationId": "unsubscribeBrand", "summary": "Stop hearing of the brand",
+                   "security": _AUTH, "parameters": [_path_id("brand_id")],
+                   "responses": {"200": _json(_ref("SubscriptionChange"), "Unsubscribed"), **_serrors(401, 404)}}},
+}
+
+SCHEMAS.update(SUBSCRIPTION_SCHEMAS)
+SPEC["paths"].update(SUBSCRIPTION_PATHS)

@@ -1,6 +1,6 @@
 """The staff console (/console): sign-in, then the pages staff work in (counter QR, cashier, the
-customer-service desk, the counters' reservations, the store's content, the audit log, the staff
-page).
+customer-service desk, the counters' reservations, the store's content, brand news, the funnel,
+the audit log, the staff page).
 
 Each page is its own blueprint module under this package; `init_app` mounts them all. Every route
 declares who may use it (`auth.roles(...)`, `auth.any_staff` or `auth.public`), which brings the one
@@ -13,7 +13,20 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from wx_service.edges.console import audit, auth, cashier, content, counter, desk, desk_media, desk_stream, funnel, reservations, staff
+    from wx_service.edges.console import (
+        announcements,
+        audit,
+        auth,
+        cashier,
+        content,
+        counter,
+        desk,
+        desk_media,
+        desk_stream,
+        funnel,
+        reservations,
+        staff,
+    )
 
     production = app.extensions["wx"].settings.ENV_NAME == "production"
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
@@ -29,3 +42,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(staff.bp)
     app.register_blueprint(content.bp)
     app.register_blueprint(funnel.bp)
+    app.register_blueprint(announcements.bp)

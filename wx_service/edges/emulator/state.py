@@ -146,6 +146,8 @@ class EmulatorState:
             self.menu: dict | None = None
             self.qr_tickets: dict[str, dict[str, Any]] = {}
             self.shoppers: dict[str, Shopper] = {}
+            # Template sends by client_msg_id -> the msgid of the first (a repeat shows nothing new).
+            self.client_msg_ids: dict[str, int] = {}
             self.pushes: list[dict[str, Any]] = []
             # Member cards: card_id -> {"card": create body, "form": activation form};
             # code -> {card_id, openid, status, has_active, bonus, custom_fields, answers, ...}.

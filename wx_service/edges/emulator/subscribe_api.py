@@ -41,6 +41,8 @@ def subscribe_templates() -> dict[str, tuple[str, ...]]:
     known: dict[str, tuple[str, ...]] = {}
     if s.RESERVATION_SUBSCRIBE_TEMPLATE_ID:
         known[s.RESERVATION_SUBSCRIBE_TEMPLATE_ID] = ("thing1", "time2", "thing3", "thing4", "phrase5")
+    if s.BRAND_NEWS_SUBSCRIBE_TEMPLATE_ID:
+        known[s.BRAND_NEWS_SUBSCRIBE_TEMPLATE_ID] = ("thing1", "thing2", "time3", "thing4")
     return known
 
 

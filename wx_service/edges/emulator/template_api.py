@@ -1,7 +1,8 @@
 """The emulator playing WeChat's OA template message API (reference §7.6).
 
 The account's templates are the ones the service is configured with (the store's programme's
-benefit template, the desk's fallback for answers outside the window, the reservations' notice),
+benefit template, the desk's fallback for answers outside the window, the reservations' notice,
+brand news),
 as if added in the MP console. The reservations' template is a current one: it shows its
 keywords only (the legacy `first` and `remark` are ignored, as WeChat's template UI does).
 A send to an unknown openid is 40003, to an unknown template 40037, to a shopper who does not
@@ -23,7 +24,7 @@ def known_templates() -> set[str]:
     from members.program import load_program
 
     s = current_app.extensions["wx"].settings
-    extra = {t for t in (s.DESK_FALLBACK_TEMPLATE_ID, s.RESERVATION_TEMPLATE_ID) if t}
+    extra = {t for t in (s.DESK_FALLBACK_TEMPLATE_ID, s.RESERVATION_TEMPLATE_ID, s.BRAND_NEWS_TEMPLATE_ID) if t}
     return {load_program().benefit_template_id} | extra
 
 
@@ -51,12 +52,11 @@ def template_send():
         if not shopper.subscribed:
             return _error(43004, "require subscribe")
         client_msg_id = body.get("client_msg_id")
-        if client_msg_id:
-            for other in state.shoppers.values():
-                for line in other.chat:
-                    if line.get("client_msg_id") == client_msg_id:
-                        return jsonify(errcode=0, errmsg="ok", msgid=line["msgid"])
+        if client_msg_id and client_msg_id in state.client_msg_ids:
+            return jsonify(errcode=0, errmsg="ok", msgid=state.client_msg_ids[client_msg_id])
         msgid = state.next_msg_id()
+        if client_msg_id:
+            state.client_msg_ids[client_msg_id] = msgid
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
         shown = template_keywords(body["template_id"])
         if shown is not None:

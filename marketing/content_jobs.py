@@ -1,5 +1,5 @@
 """Background work of the store's content: sending an uploaded image to WeChat as permanent
-material, and the scheduler's publishing sweep.
+material, and the scheduler's publishing sweep. (Brand news has its own, marketing/news_jobs.py.)
 
 The upload (`material/add_material?type=image`, reference: WeChat's 新增永久素材) answers a
 media_id and a URL on WeChat's picture host; both are kept on the image, for OA news cards (whose
@@ -69,5 +69,5 @@ def resend_unsent_images() -> int:
         ContentImage.wechat_media_id == "", ContentImage.created_at <= now - RESEND_AFTER,
         ContentImage.created_at > now - RESEND_FOR).order_by(ContentImage.id).limit(RESEND_BATCH)).all()
     for image_id in ids:
-        enqueue_after_commit("marketing.jobs.upload_image", image_id=image_id)
+        enqueue_after_commit("marketing.content_jobs.upload_image", image_id=image_id)
     return len(ids)
