@@ -9,6 +9,7 @@ from datetime import datetime
 from marketing import geo, listings
 from marketing import service as marketing
 from marketing.models import Activity, Brand, NewArrival
+from members import service as members
 from wx_service.ground.extensions import settings
 from wx_service.ground.links import public_url
 from wx_service.ground.protocol import replies
@@ -131,7 +132,9 @@ def _coordinate(value: object) -> float | None:
 
 def nearest_store(ctx: PushContext) -> Reply | None:
     """A LOCATION event (Latitude/Longitude) or a location message (Location_X/Location_Y): the
-    nearest store, its distance and today's hours. An event we cannot place gets no reply."""
+    nearest store, its distance and today's hours. An event we cannot place gets no reply, and a
+    LOCATION report is answered once per visit to the chat (members.claim_location_answer), since
+    the phone may report every 5 seconds; a location the shopper sends is always answered."""
     fields = ctx.push.fields
     if ctx.push.is_user_message:
         lat, lng = _coordinate(fields.get("Location_X")), _coordinate(fields.get("Location_Y"))
@@ -140,6 +143,8 @@ def nearest_store(ctx: PushContext) -> Reply | None:
     found = geo.nearest_store(lat, lng) if lat is not None and lng is not None else None
     if found is None:
         return replies.text("暂时无法根据位置查找门店，发送“门店”查看全部门店。") if ctx.push.is_user_message else None
+    if not ctx.push.is_user_message and not members.claim_location_answer(ctx.openid, ctx.created_at):
+        return None
     store, hours = found.store, found.hours
     lines = [f"离您最近的门店：{store.name}", f"距离约 {found.km:.1f} 公里", f"今日营业：{hours.describe()}"]
     if store.address:

@@ -27,6 +27,9 @@ class Follower(Base):
     # The QR scene of the first follow: which counter or campaign brought this shopper in.
     first_scene: Mapped[str] = mapped_column(String(64), default="")
     profile_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the OA last answered a LOCATION report with the nearest store (the report itself comes
+    # as often as every 5 s; no coordinates are kept).
+    location_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     scans: Mapped[list["FollowerScan"]] = relationship(back_populates="follower", order_by="FollowerScan.id")
 

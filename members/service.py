@@ -1,9 +1,9 @@
 """Follower verbs called by the WeChat handlers. Services flush; the edge commits."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from members.models import Follower, FollowerScan
 from wx_service.ground.extensions import db, enqueue_after_commit
@@ -56,6 +56,23 @@ def record_scan(openid: str, at_unix: int, scene: str) -> Follower:
     db.session.add(FollowerScan(follower=follower, scene=scene, subscribed_by_scan=False, scanned_at=_at(at_unix)))
     db.session.flush()
     return follower
+
+
+# A shopper's phone may report its location on entering the chat and then every 5 seconds; the
+# nearest store is worth saying once per visit to the chat, not every 5 seconds.
+LOCATION_ANSWER_EVERY = timedelta(minutes=30)
+
+
+def claim_location_answer(openid: str, at_unix: int) -> bool:
+    """Whether a LOCATION report should be answered: True for the first in LOCATION_ANSWER_EVERY,
+    which it records (one conditional UPDATE); False for the reports after it. A shopper unknown
+    as a follower (from before this service ran) is answered, and nothing is recorded."""
+    at = _at(at_unix)
+    claimed = db.session.execute(update(Follower).where(
+        Follower.openid == openid,
+        or_(Follower.location_answered_at.is_(None), Follower.location_answered_at <= at - LOCATION_ANSWER_EVERY),
+    ).values(location_answered_at=at)).rowcount
+    return bool(claimed) or _find(openid) is None
 
 
 def save_profile(openid: str, unionid: str | None, nickname: str, fetched_at: datetime) -> Follower | None:

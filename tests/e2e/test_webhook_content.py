@@ -34,8 +34,8 @@ def said(base_url, emulator, wx, mode: str, words: str) -> dict:
     return ask(base_url, emulator, wx, mode, text_fields(emulator, new_openid(), words))
 
 
-def location_message(emulator, lat: str, lng: str) -> list:
-    return [("ToUserName", emulator.original_id), ("FromUserName", new_openid()), ("CreateTime", int(time.time())),
+def location_message(emulator, lat: str, lng: str, openid: str | None = None) -> list:
+    return [("ToUserName", emulator.original_id), ("FromUserName", openid or new_openid()), ("CreateTime", int(time.time())),
             ("MsgType", "location"), ("Location_X", lat), ("Location_Y", lng), ("Scale", "15"),
             ("Label", "深圳市福田区"), ("MsgId", emulator.next_msg_id())]
 
@@ -184,6 +184,31 @@ def test_a_location_message_gets_the_nearest_store(base_url, emulator, wx, app, 
     assert record.handler == "handlers.content.nearest_store"
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_follower_reporting_location_every_few_seconds_hears_the_nearest_store_once_per_half_hour(
+        base_url, emulator, wx, app, two_stores, mode):
+    """WeChat may push LOCATION every 5 s while the chat is open: one answer, then silence, then an
+    answer again once the shopper comes back half an hour later. What the shopper sends is always
+    answered."""
+    openid = new_openid()
+    start = int(time.time())
+    push(base_url, emulator, event_fields(emulator, openid, "subscribe", create_time=start - 60), mode)
+
+    def report(at: int):
+        return push(base_url, emulator, event_fields(emulator, openid, "LOCATION", create_time=at,
+                                                     Latitude="22.543096", Longitude="114.057865", Precision="65.0"),
+                    mode)[2]
+
+    first = reply_for(wx.settings, report(start), mode, openid)
+    assert first["Content"].startswith("离您最近的门店：福田店")
+    for later in (start + 5, start + 10, start + 29 * 60):
+        assert report(later).content == b"success"  # nothing said, no reply
+    sent = ask(base_url, emulator, wx, mode, location_message(emulator, "22.5200", "113.9350", openid))
+    assert sent["Content"].startswith("离您最近的门店：南山店")
+    again = reply_for(wx.settings, report(start + 31 * 60), mode, openid)
+    assert again["Content"].startswith("离您最近的门店：福田店")
+
+
 def test_a_location_without_a_store_with_coordinates(base_url, emulator, wx, app):
     make.store(app, lat=None, lng=None)
     reply = ask(base_url, emulator, wx, "safe", location_message(emulator, "22.52", "113.93"))
@@ -209,7 +234,7 @@ def _pushed(app, emulator, fields) -> int:
 
 
 @pytest.mark.parametrize("what,extra_reads", [("本周活动", 1), ("门店", 1), ("新品 兰蔻", 2), ("location", 1),
-                                              ("LOCATION", 1)])
+                                              ("LOCATION", 2)])
 def test_each_reply_costs_its_reads_and_the_pushs_record(app, emulator, lancome, two_stores, what, extra_reads):
     """The handler's reads and the push's row, in one transaction: no statement per card or store."""
     this_weeks_activities(app)
@@ -231,7 +256,10 @@ def test_each_reply_costs_its_reads_and_the_pushs_record(app, emulator, lancome,
     reads = [s for s in sent if s.upper().startswith("SELECT")]
     writes = [s.split(" (")[0] for s in sent if not s.upper().startswith("SELECT")]
     assert len(reads) == extra_reads
-    assert writes == ["INSERT INTO inbound_pushes"]  # the push's record, in the handler's transaction
+    # The push's record, in the handler's transaction; a LOCATION report also claims its answer
+    # (one conditional UPDATE; this shopper is no follower yet, so the second read finds no row).
+    assert [" ".join(w.split()[:3]) for w in writes] == (
+        ["UPDATE followers SET", "INSERT INTO inbound_pushes"] if what == "LOCATION" else ["INSERT INTO inbound_pushes"])
 
 
 @requires_redis
