@@ -361,7 +361,7 @@ def test_an_agent_signs_in_and_cannot_open_the_cashier_page(app, base_url):
 
 
 def test_the_demo_users_hold_the_roles_the_demo_walks_through(app):
-    from wx_service.edges.demo_data import DEMO_AGENTS, DEMO_COUNTER_STAFF, DEMO_STAFF, load_demo_desk, load_demo_staff
+    from wx_service.edges.demo_data import DEMO_AGENTS, DEMO_COUNTER_STAFF, DEMO_OFFICE_STAFF, DEMO_STAFF, load_demo_desk, load_demo_staff
 
     with uow(app):
         load_demo_staff()
@@ -374,3 +374,4 @@ def test_the_demo_users_hold_the_roles_the_demo_walks_through(app):
         assert held(DEMO_COUNTER_STAFF[0]) == {"counter", "cashier"}
         assert staff_service.counters_of(staff_service.get_staff(DEMO_COUNTER_STAFF[0]).id) == {DEMO_COUNTER_STAFF[3]}
         assert all(held(username) == {"agent"} for username, _, _ in DEMO_AGENTS)
+        assert [held(username) for username, _, _, _ in DEMO_OFFICE_STAFF] == [{"marketing"}, {"analyst"}]

@@ -151,7 +151,7 @@ def test_the_demo_has_services_goods_and_counter_staff_and_loads_once(app):
     assert counts(app) == first  # a rerun changes nothing
     resources = sum(len(row[-1]) for row in DEMO_SERVICES)
     counters = len({row[2] for row in DEMO_SERVICES})
-    assert first == (4, resources, counters * 7, 2, len(DEMO_GOODS), 2, 3)  # roles: admin; counter + cashier
+    assert first == (4, resources, counters * 7, 2, len(DEMO_GOODS), 4, 5)  # roles: admin; counter + cashier; marketing; analyst
     counter_user, _, counter_password, counter = DEMO_COUNTER_STAFF
     assert f"{counter_user} / {counter_password}" in line and f"{DEMO_STAFF[0]} / {DEMO_STAFF[2]}" in line
     with uow(app):

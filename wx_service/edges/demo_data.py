@@ -72,6 +72,9 @@ DEMO_MEMBERS = [
 # (its reservations and till) and the cashier page; the desk's agents (below) hold `agent` only.
 DEMO_STAFF = ("demo", "演示店员", "demo-pass-1234")
 DEMO_COUNTER_STAFF = ("counter1", "兰蔻柜台小周", "counter1-pass-1234", "LANCOME")
+# The office: content and campaigns (marketing), and the read-only reports (analyst).
+DEMO_OFFICE_STAFF = (("market1", "市场部小林", "market1-pass-1234", "marketing"),
+                     ("analyst1", "数据分析小吴", "analyst1-pass-1234", "analyst"))
 
 
 def load_demo_staff() -> str:
@@ -81,7 +84,8 @@ def load_demo_staff() -> str:
 
     username, name, password = DEMO_STAFF
     counter_user, counter_name, counter_password, counter = DEMO_COUNTER_STAFF
-    for login, display, secret in ((username, name, password), (counter_user, counter_name, counter_password)):
+    office = [(login, display, secret) for login, display, secret, _ in DEMO_OFFICE_STAFF]
+    for login, display, secret in ((username, name, password), (counter_user, counter_name, counter_password), *office):
         if staff_service.get_staff(login) is None:
             db.session.add(Staff(username=login, name=display))
             db.session.flush()
@@ -89,8 +93,12 @@ def load_demo_staff() -> str:
     staff_service.grant_role(username, staff_service.ADMIN, detail="demo")
     staff_service.grant_role(counter_user, staff_service.COUNTER, counter, detail="demo")
     staff_service.grant_role(counter_user, staff_service.CASHIER, detail="demo")
+    for login, _, _, role in DEMO_OFFICE_STAFF:
+        staff_service.grant_role(login, role, detail="demo")
+    (market, _, market_password, _), (analyst, _, analyst_password, _) = DEMO_OFFICE_STAFF
     return (f"console: http://<host>/console/ (sign in as {username} / {password}, admin; "
-            f"{counter_user} / {counter_password} for the {counter} counter and the cashier page)")
+            f"{counter_user} / {counter_password} for the {counter} counter and the cashier page; "
+            f"{market} / {market_password} for content and brand news; {analyst} / {analyst_password} for the funnel)")
 
 
 def load_demo_members() -> int:
