@@ -27,6 +27,9 @@ Outcomes: sent; skipped:unsubscribed (unsubscribed since the announcement), skip
 (BRAND_NEWS_WEEKLY_CAP brand news in the last 7 days, across brands), skipped:unfollowed (the OA
 follower left), skipped:no_channel (no consent and no OA openid); failed (WeChat refused it).
 A chunk due in the quiet hours waits for their end (`enqueue_after_commit(delay=...)`).
+Deciding who is over the weekly cap is serialized across workers (a Postgres advisory lock held
+until step 2 commits), so two announcements going out at once cannot both pass a shopper at the
+cap; the sends themselves stay parallel.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ from sqlalchemy import case, func, select, update
 from marketing import announcements as news
 from marketing.models import Announcement, AnnouncementChunk, BrandNewsDelivery, BrandSubscription
 from members import consents, reach
-from wx_service.ground.db import insert_for, utcnow
+from wx_service.ground.db import insert_for, lock_for_transaction, utcnow
 from wx_service.ground.extensions import db, enqueue_after_commit, services, wechat_client
 from wx_service.ground.mp_client import mp_wechat_client
 from wx_service.ground.wechat_client import WeChatApiError
@@ -51,6 +54,9 @@ LEASE = timedelta(minutes=2)  # a running chunk not heard of for this long has l
 VERDICT_BATCH = 50
 MAX_ATTEMPTS = 8
 TRANSIENT_RETRY_SECONDS = 30
+# The advisory lock key under which chunks decide who is over the weekly cap (any constant no
+# other lock uses: "brandcap" in ASCII).
+CAP_LOCK = 0x6272616E64636170
 USER_REFUSED, REQUIRE_SUBSCRIBE = 43101, 43004
 THING_MAX = 20
 QUEUED, WAITING, RUNNING, DONE = "queued", "waiting", "running", "done"
@@ -162,6 +168,10 @@ def _decide(chunk: AnnouncementChunk, announcement: Announcement, keys: list[tup
         return sends
     wanted = [k[0] for k in fresh]
     cap = s.BRAND_NEWS_WEEKLY_CAP
+    if cap:
+        # Two announcements' chunks deciding at once could each see a shopper under the cap and
+        # both send; deciding (a few grouped queries, not the sends) is serialized instead.
+        lock_for_transaction(db.session, CAP_LOCK)
     recent = dict(db.session.execute(select(BrandNewsDelivery.openid, func.count()).where(
         BrandNewsDelivery.openid.in_(wanted), BrandNewsDelivery.status.in_((news.SENT, news.SENDING)),
         BrandNewsDelivery.created_at > now - timedelta(days=7)).group_by(BrandNewsDelivery.openid)).all()) if cap else {}

@@ -15,6 +15,7 @@ from marketing import news_jobs as jobs
 from marketing.models import AnnouncementChunk, BrandNewsDelivery
 from members import consents
 from members.identity import MP, OA, resolve_member
+from tests.conftest import requires_postgres
 from tests.integration.brand_news_helpers import (
     activity,
     announce,
@@ -217,3 +218,58 @@ def test_staff_publishing_a_new_arrival_sends_it_to_the_brands_subscribers_once(
         publishing.publish_now("new_arrival", item, staff_id=None)
     run_jobs()
     assert len(brand_news(emulator, mei)) == 1
+
+
+@requires_postgres
+def test_two_announcements_deciding_at_the_same_moment_keep_the_weekly_cap(app, emulator, run_jobs, monkeypatch):
+    """Mei has had one brand news this week (cap 2). Two more go out at once, on two workers: the
+    second to decide waits for the first's verdicts and finds her at the cap, so she gets exactly
+    one more, not two."""
+    import threading
+
+    from wx_service.ground.queue import run_job
+
+    lancome, dior = brand(app), brand(app, "迪奥", "Dior", "DIOR")
+    mei = follower(app, emulator, 0)
+    subscribe(app, mei, lancome)
+    subscribe(app, mei, dior)
+    announce(app, "new_arrival", arrival(app, lancome, "一号"), run_jobs)
+    first, second = (announce(app, "new_arrival", arrival(app, b, name)) for b, name in ((lancome, "二号"), (dior, "三号")))
+    with uow(app) as session:
+        chunk_of = dict(session.execute(select(AnnouncementChunk.announcement_id, AnnouncementChunk.id).where(
+            AnnouncementChunk.announcement_id.in_((first, second)))).all())
+
+    decided, go_on = threading.Event(), threading.Event()
+    original = jobs._decide
+
+    def decide_then_wait(chunk, announcement, keys, now):
+        sends = original(chunk, announcement, keys, now)
+        if announcement.id == first:  # hold the first decision open (uncommitted) a moment
+            decided.set()
+            go_on.wait(10)
+        return sends
+
+    monkeypatch.setattr(jobs, "_decide", decide_then_wait)
+    errors: list[BaseException] = []
+
+    def work(announcement_id: int) -> None:
+        try:
+            with app.app_context():  # a worker of its own, as two RQ workers would be
+                run_job("marketing.news_jobs.send_chunk", {"chunk_id": chunk_of[announcement_id]})
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    one = threading.Thread(target=work, args=(first,))
+    one.start()
+    assert decided.wait(10), errors
+    two = threading.Thread(target=work, args=(second,))
+    two.start()
+    two.join(1.5)  # without the lock, the second decides (and sends) here, beside the open first
+    go_on.set()
+    one.join(20)
+    two.join(20)
+    run_jobs()
+    assert errors == []
+    assert sorted(line["data"]["keyword2"]["value"] for line in brand_news(emulator, mei)) == ["一号", "二号"]
+    counts = progress(app, second)["counts"]
+    assert (counts["sent"], counts["skipped:capped"]) == (0, 1)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -62,6 +62,14 @@ def insert_for(session: Session, model: type) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert(model)
     return sqlite_insert(model)
+
+
+def lock_for_transaction(session: Session, key: int) -> None:
+    """Serialize, across processes, the transactions that take the same `key` until they end
+    (Postgres: pg_advisory_xact_lock). SQLite, the single-process embedded default, lets one
+    writer at a time anyway, so nothing is needed there."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def utcnow() -> datetime:
