@@ -86,11 +86,51 @@ def exchange_code(code: str) -> str:
     return openid
 
 
-def _csrf_token() -> str:
+# -- shared by every OA page (pay, reservations, content, brand subscriptions) ----------------------
+
+class Refused(Exception):
+    """A form that cannot be acted on: shown to the shopper on the page, with a status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def signed_in_openid() -> str | None:
+    """The shopper's OA openid, once the web authorization has signed them in."""
+    openid = session.get(OPENID_KEY)
+    return openid if isinstance(openid, str) and openid else None
+
+
+def sign_in() -> Response:
+    """Off to the web authorization, which brings the shopper back to this very page."""
+    return redirect(url_for("h5.oauth_start", next=request.full_path.rstrip("?")), code=302)
+
+
+def csrf_token() -> str:
+    """This session's token for the page's writes (forms and JSON calls)."""
     token = session.get(CSRF_KEY)
     if not token:
         token = session[CSRF_KEY] = secrets.token_urlsafe(24)
     return token
+
+
+def form_openid() -> str:
+    """The signed-in shopper's openid, if the posted form carries this session's CSRF token."""
+    openid = signed_in_openid()
+    if openid is None:
+        raise Refused(401, "请从公众号重新打开页面 · Open the page from the Official Account again to sign in.")
+    sent = request.form.get("csrf", "")
+    expected = session.get(CSRF_KEY) or ""
+    if not expected or not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode()):
+        raise Refused(403, "页面已过期，请刷新后重试 · This page has expired; reload it and try again.")
+    return openid
+
+
+def no_store(response: Response) -> Response:
+    """Personal pages and pay parameters: no shared cache may keep a copy."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _csrf_ok() -> bool:
@@ -109,11 +149,7 @@ def _json_error(status: int, code: str, message: str, **extra: Any) -> tuple[Res
     return jsonify(error=code, message=message, **extra), status
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    """Personal pages and pay parameters: no shared cache may keep a copy."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.after_request(no_store)
 
 
 # -- web authorization -----------------------------------------------------------------------------
@@ -184,7 +220,7 @@ def pay_page() -> Response | tuple[str, int] | str:
     if source and not _SOURCE.fullmatch(source):
         source = ""
     description = (request.args.get("description") or "").strip()[:127] or DEFAULT_DESCRIPTION
-    return render_template("h5/pay.html", csrf=_csrf_token(), amount_fen=amount, description=description,
+    return render_template("h5/pay.html", csrf=csrf_token(), amount_fen=amount, description=description,
                            counter_id=counter_id, source=source, emulator=settings().WECHAT_EMULATOR,
                            restart=url_for("h5.oauth_start", next=request.full_path.rstrip("?")))
 

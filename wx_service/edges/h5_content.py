@@ -16,7 +16,7 @@ import re
 from datetime import datetime
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, render_template, request
 
 from marketing import listings, touches
 from members.identity import OA, member_for_openid
@@ -32,10 +32,7 @@ CAMPAIGN = re.compile(r"[A-Za-z0-9_\-.:]{1,64}")  # a QR scene or a campaign key
 PAGE_VIEW = "page_view"
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.after_request(h5.no_store)
 
 
 @bp.app_template_filter("content_clock")
@@ -57,15 +54,6 @@ def campaign() -> str:
     return raw if CAMPAIGN.fullmatch(raw) else ""
 
 
-def _openid() -> str | None:
-    openid = session.get(h5.OPENID_KEY)
-    return openid if isinstance(openid, str) and openid else None
-
-
-def _sign_in() -> Response:
-    return redirect(url_for("h5.oauth_start", next=request.full_path.rstrip("?")), code=302)
-
-
 def _missing() -> tuple[str, int]:
     return render_template("h5/content_missing.html"), 404
 
@@ -85,9 +73,9 @@ def _carry(from_: str) -> str:
 
 @bp.get("/activities/<int:activity_id>")
 def activity_page(activity_id: int) -> Response | tuple[str, int] | str:
-    openid = _openid()
+    openid = h5.signed_in_openid()
     if openid is None:
-        return _sign_in()
+        return h5.sign_in()
     from_ = campaign()
     with db.unit_of_work():
         shown = shapes.activity_detail(activity_id) if activity_id <= MAX_ID else None
@@ -99,9 +87,9 @@ def activity_page(activity_id: int) -> Response | tuple[str, int] | str:
 
 @bp.get("/brands/<int:brand_id>")
 def brand_page(brand_id: int) -> Response | tuple[str, int] | str:
-    openid = _openid()
+    openid = h5.signed_in_openid()
     if openid is None:
-        return _sign_in()
+        return h5.sign_in()
     from_ = campaign()
     with db.unit_of_work():
         shown = shapes.brand_detail(brand_id) if brand_id <= MAX_ID else None

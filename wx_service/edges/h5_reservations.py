@@ -16,7 +16,6 @@ show the same things.
 """
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import secrets
@@ -24,7 +23,7 @@ from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from members.identity import OA, member_for_openid
@@ -54,20 +53,9 @@ DONE = {"booked": "预约成功 · Booked", "waitlisted": "已加入候补 · On
 WEEKDAYS = "一二三四五六日"
 
 
-class Refused(Exception):
-    """A form that cannot be acted on: shown to the shopper on the page, with a status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
 # -- plumbing --------------------------------------------------------------------------------------
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.after_request(h5.no_store)
 
 
 @bp.app_template_filter("rsv_clock")
@@ -79,38 +67,10 @@ def rsv_clock(value: str | None) -> str:
     return at.strftime("%m月%d日 %H:%M")
 
 
-def _openid() -> str | None:
-    openid = session.get(h5.OPENID_KEY)
-    return openid if isinstance(openid, str) and openid else None
-
-
-def _sign_in() -> Response:
-    return redirect(url_for("h5.oauth_start", next=request.full_path.rstrip("?")), code=302)
-
-
-def _csrf_token() -> str:
-    token = session.get(h5.CSRF_KEY)
-    if not token:
-        token = session[h5.CSRF_KEY] = secrets.token_urlsafe(24)
-    return token
-
-
-def _check_form() -> str:
-    """The signed-in shopper's openid, if the form carries this session's CSRF token."""
-    openid = _openid()
-    if openid is None:
-        raise Refused(401, "请从公众号重新打开页面 · Open the page from the Official Account again to sign in.")
-    sent = request.form.get("csrf", "")
-    expected = session.get(h5.CSRF_KEY) or ""
-    if not expected or not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode()):
-        raise Refused(403, "页面已过期，请刷新后重试 · This page has expired; reload it and try again.")
-    return openid
-
-
 def _form_id(name: str) -> int:
     raw = request.form.get(name, "")
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
-        raise Refused(400, f"{name} is missing or not a number")
+        raise h5.Refused(400, f"{name} is missing or not a number")
     return int(raw)
 
 
@@ -118,13 +78,13 @@ def _form_time(name: str = "starts_at") -> datetime:
     try:
         return parse_zoned_time(request.form.get(name))
     except ValueError as exc:
-        raise Refused(400, f"{name} {exc}") from None
+        raise h5.Refused(400, f"{name} {exc}") from None
 
 
 def _form_key() -> str:
     key = request.form.get("key", "")
     if not _KEY.fullmatch(key):
-        raise Refused(400, "this form has no valid request key; reload the page")
+        raise h5.Refused(400, "this form has no valid request key; reload the page")
     return key
 
 
@@ -137,8 +97,8 @@ def _error_page(status: int, message: str) -> tuple[str, int]:
     return render_template("h5/res_error.html", message=message, back=url_for("h5_reservations.services")), status
 
 
-@bp.errorhandler(Refused)
-def _refused(exc: Refused) -> tuple[str, int] | Response:
+@bp.errorhandler(h5.Refused)
+def _refused(exc: h5.Refused) -> tuple[str, int] | Response:
     if exc.status == 401:
         return redirect(url_for("h5.oauth_start", next=BASE + "/mine"), code=302)
     return _error_page(exc.status, exc.message)
@@ -163,8 +123,8 @@ def _any_error(exc: Exception) -> tuple[str, int]:
 @bp.get("")
 def services() -> Response | str:
     """The services on offer, each a link to its slots."""
-    if _openid() is None:
-        return _sign_in()
+    if h5.signed_in_openid() is None:
+        return h5.sign_in()
     with db.unit_of_work():
         found = [shapes.service_json(s) for s in listings.active_services()]
     return render_template("h5/res_services.html", services=found)
@@ -177,9 +137,9 @@ def _day_arg(service: Service, today: date) -> date:
     try:
         day = parse_day(raw)
     except ValueError:
-        raise Refused(400, "day must be a date as YYYY-MM-DD") from None
+        raise h5.Refused(400, "day must be a date as YYYY-MM-DD") from None
     if not today <= day <= today + timedelta(days=service.horizon_days):
-        raise Refused(400, f"{service.name} can be booked from today to {service.horizon_days} days ahead")
+        raise h5.Refused(400, f"{service.name} can be booked from today to {service.horizon_days} days ahead")
     return day
 
 
@@ -190,27 +150,27 @@ def _slots_page(service_id: int, day_arg: date | None = None, message: str = "",
     today = slots.store_day(now)
     with db.unit_of_work():
         if service_id > MAX_ID:
-            raise Refused(404, f"no service {service_id}")
+            raise h5.Refused(404, f"no service {service_id}")
         service = bookings.get_service(service_id)
         day = day_arg or _day_arg(service, today)
         found = [shapes.slot_json(v) | {"key": secrets.token_urlsafe(16)} for v in bookings.availability(service.id, day, now)]
         shown = shapes.service_json(service)
     days = [today + timedelta(days=n) for n in range(min(DAYS_SHOWN, shown["horizon_days"] + 1))]
     return render_template("h5/res_slots.html", service=shown, day=day.isoformat(), days=[d.isoformat() for d in days],
-                           slots=found, csrf=_csrf_token(), message=message), status
+                           slots=found, csrf=h5.csrf_token(), message=message), status
 
 
 @bp.get("/services/<int:service_id>")
 def service_slots(service_id: int) -> Response | tuple[str, int]:
-    if _openid() is None:
-        return _sign_in()
+    if h5.signed_in_openid() is None:
+        return h5.sign_in()
     return _slots_page(service_id)
 
 
 @bp.post("/book")
 def book() -> Response | tuple[str, int]:
     """Book the slot of the form; a refusal (full, limit, bad time) redraws the day with why."""
-    openid = _check_form()
+    openid = h5.form_openid()
     service_id, starts_at, key = _form_id("service_id"), _form_time(), _form_key()
     try:
         with db.unit_of_work():
@@ -236,7 +196,7 @@ def _shown_day(starts_at: datetime) -> date | None:
 
 @bp.post("/waitlist")
 def join_waitlist() -> Response | tuple[str, int]:
-    openid = _check_form()
+    openid = h5.form_openid()
     service_id, starts_at = _form_id("service_id"), _form_time()
     with db.unit_of_work():
         entry = bookings.join_waitlist(service_id, starts_at, openid, member_id=_member_id(openid))
@@ -271,14 +231,14 @@ def _goods_page(message: str = "", status: int = 200, chosen_day: str = "") -> t
         groups = _goods_groups(listings.holdable_goods())
     days = _visit_days(today)
     chosen = chosen_day if any(d["value"] == chosen_day for d in days) else days[0]["value"]
-    return render_template("h5/res_goods.html", groups=groups, days=days, chosen_day=chosen, csrf=_csrf_token(),
+    return render_template("h5/res_goods.html", groups=groups, days=days, chosen_day=chosen, csrf=h5.csrf_token(),
                            message=message), status
 
 
 @bp.get("/goods")
 def goods() -> Response | tuple[str, int]:
-    if _openid() is None:
-        return _sign_in()
+    if h5.signed_in_openid() is None:
+        return h5.sign_in()
     return _goods_page()
 
 
@@ -286,22 +246,22 @@ def _form_day(name: str = "visit_day") -> date:
     try:
         return parse_day(request.form.get(name))
     except ValueError as exc:
-        raise Refused(400, f"{name} {exc}") from None
+        raise h5.Refused(400, f"{name} {exc}") from None
 
 
 @bp.post("/hold")
 def hold() -> Response | tuple[str, int]:
     """Hold one unit for the chosen visit day; a refusal (none left, a day out of range, an
     unknown item) redraws the goods with why, and changes nothing."""
-    openid = _check_form()
+    openid = h5.form_openid()
     variant_id, key, visit_day = _form_id("variant_id"), _form_key(), _form_day()
     try:
         with db.unit_of_work():
             made = holds.hold(variant_id, openid, key, visit_day, member_id=_member_id(openid))
             hold_id, first = made.id, (made.variant_id, made.visit_day)
             if first != (variant_id, visit_day):
-                raise Refused(422, "这个表单已经用过了，请刷新页面 · This form was already used; reload the page.")
-    except Refused as exc:
+                raise h5.Refused(422, "这个表单已经用过了，请刷新页面 · This form was already used; reload the page.")
+    except h5.Refused as exc:
         return _goods_page(exc.message, exc.status)
     except ReservationError as exc:
         status = next((s for k, (s, _c) in shapes.REFUSALS.items() if isinstance(exc, k)), 409)
@@ -313,23 +273,23 @@ def hold() -> Response | tuple[str, int]:
 @bp.get("/mine")
 def mine() -> Response | str:
     """My bookings (with the visit QR and cancel), waiting-list places and holds."""
-    openid = _openid()
+    openid = h5.signed_in_openid()
     if openid is None:
-        return _sign_in()
+        return h5.sign_in()
     with db.unit_of_work():
         found = shapes.mine(openid, BASE, utcnow())
     for place in found["waitlist"]:
         place["key"] = secrets.token_urlsafe(16)  # taking an offer books once, however often it is tapped
     done = DONE.get(request.args.get("done", ""), "")
-    return render_template("h5/res_mine.html", mine=found, done=done, csrf=_csrf_token())
+    return render_template("h5/res_mine.html", mine=found, done=done, csrf=h5.csrf_token())
 
 
 @bp.post("/bookings/<int:booking_id>/cancel")
 def cancel(booking_id: int) -> Response:
-    openid = _check_form()
+    openid = h5.form_openid()
     reason = request.form.get("reason", "").strip()
     if len(reason) > 200 or "\x00" in reason:
-        raise Refused(400, "the reason is at most 200 characters")
+        raise h5.Refused(400, "the reason is at most 200 characters")
     with db.unit_of_work():
         bookings.cancel(_path_id(booking_id, "booking"), reason, openid=openid)
     return redirect(url_for("h5_reservations.mine", done="cancelled"), code=303)
@@ -337,7 +297,7 @@ def cancel(booking_id: int) -> Response:
 
 @bp.post("/waitlist/<int:entry_id>/leave")
 def leave(entry_id: int) -> Response:
-    openid = _check_form()
+    openid = h5.form_openid()
     with db.unit_of_work():
         waitlist.leave(_path_id(entry_id, "waiting-list place"), openid)
     return redirect(url_for("h5_reservations.mine", done="left"), code=303)
@@ -345,7 +305,7 @@ def leave(entry_id: int) -> Response:
 
 @bp.post("/waitlist/<int:entry_id>/accept")
 def accept(entry_id: int) -> Response:
-    openid = _check_form()
+    openid = h5.form_openid()
     key = _form_key()
     with db.unit_of_work():
         made = bookings.take_offer(_path_id(entry_id, "waiting-list place"), openid, key)
@@ -355,7 +315,7 @@ def accept(entry_id: int) -> Response:
 
 @bp.post("/holds/<int:hold_id>/cancel")
 def cancel_hold(hold_id: int) -> Response:
-    openid = _check_form()
+    openid = h5.form_openid()
     with db.unit_of_work():
         holds.move(_path_id(hold_id, "hold"), CANCELLED, openid=openid)
     return redirect(url_for("h5_reservations.mine", done="hold_cancelled"), code=303)
@@ -363,22 +323,22 @@ def cancel_hold(hold_id: int) -> Response:
 
 def _path_id(value: int, what: str) -> int:
     if not 1 <= value <= MAX_ID:
-        raise Refused(404, f"no {what} {value}")
+        raise h5.Refused(404, f"no {what} {value}")
     return value
 
 
 def _png(code: str | None) -> Response:
     if not code:
-        raise Refused(404, "this reservation has no visit code")
+        raise h5.Refused(404, "this reservation has no visit code")
     return Response(qr_png_bytes(code), mimetype="image/png")
 
 
 @bp.get("/bookings/<int:booking_id>/qr.png")
 def booking_qr(booking_id: int) -> Response:
     """The visit QR, for the booking's own shopper only."""
-    openid = _openid()
+    openid = h5.signed_in_openid()
     if openid is None:
-        raise Refused(403, "sign in first")
+        raise h5.Refused(403, "sign in first")
     with db.unit_of_work():
         code = bookings.own(_path_id(booking_id, "booking"), openid).visit_code
     return _png(code)
@@ -386,9 +346,9 @@ def booking_qr(booking_id: int) -> Response:
 
 @bp.get("/holds/<int:hold_id>/qr.png")
 def hold_qr(hold_id: int) -> Response:
-    openid = _openid()
+    openid = h5.signed_in_openid()
     if openid is None:
-        raise Refused(403, "sign in first")
+        raise h5.Refused(403, "sign in first")
     with db.unit_of_work():
         code = holds.own(_path_id(hold_id, "hold"), openid).visit_code
     return _png(code)
