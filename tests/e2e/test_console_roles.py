@@ -58,6 +58,11 @@ TABLE: dict[str, str] = {
     "console_cashier.charge": CASHIER,
     "console_cashier.show": CASHIER,
 
+    "console_refunds.index": CASHIER,
+    "console_refunds.order": CASHIER,
+    "console_refunds.refund": CASHIER,
+    "console_refunds.show": CASHIER,
+
     "console_desk.index": DESK,
     "console_desk.metrics_page": DESK,
     "console_desk.faq_page": DESK,
@@ -265,6 +270,7 @@ def test_each_role_reaches_exactly_the_routes_its_row_allows(app, base_url):
 def test_the_home_page_lists_only_the_pages_a_role_may_open(app, base_url):
     users = _staff_per_role(app)
     links = {"counter-link": "console_counter.index", "cashier-link": "console_cashier.index",
+             "refunds-link": "console_refunds.index",
              "reservations-link": "console_reservations.day", "desk-link": "console_desk.index",
              "audit-link": "console_audit.index", "staff-link": "console_staff.index",
              "content-link": "console_content.index", "funnel-link": "console_funnel.index",
