@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -149,6 +150,27 @@ def test_the_same_form_posted_twice_refunds_once(app, base_url, cashier, run_job
     # the same number for another amount is not a resubmission: refused, nothing new
     changed = submit(cashier, no, form, "50.00")
     assert changed.status_code in (400, 409) and refunds_count(app) == 1
+
+
+def test_the_same_form_posted_twice_at_once_refunds_once(app, base_url, cashier, run_jobs):
+    no = paid(app, base_url, "N-refund-race", 10_000)
+    form = the_form(cashier, no)
+    start = threading.Barrier(2)
+    answers: list[int] = []
+
+    def post() -> None:
+        start.wait()
+        answers.append(submit(cashier, no, form, "40.00").status_code)
+
+    posts = [threading.Thread(target=post) for _ in range(2)]
+    for thread in posts:
+        thread.start()
+    for thread in posts:
+        thread.join(30)
+    assert answers == [303, 303]
+    run_jobs()
+    assert refunds_count(app) == 1 and len(refund_audits(app)) == 1
+    assert [r["amount"]["refund"] for r in emu_refunds(base_url, no)] == [4_000]
 
 
 def test_each_refund_is_audited_with_the_cashier(app, base_url, cashier, run_jobs):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
 
 from members.models import Staff
 from members.staff import CASHIER
@@ -91,8 +92,8 @@ def refund(out_trade_no: str):
         amount_fen = money.parse_yuan(amount_text, max_fen=MAX_FEN)
     except money.AmountError as exc:
         return again(f"{exc} (金额格式不对)", 400)
-    if not reason:
-        return again("say why (退款原因): WeChat shows the reason to the shopper", 400)
+    if not reason or len(reason) > 80:
+        return again("say why (退款原因) in at most 80 characters: WeChat shows the reason to the shopper", 400)
     if not repeat and amount_fen > found["left_fen"]:
         return again(f"{money.format_fen(amount_fen)} yuan is more than is left to refund: at most {found['left']} yuan "
                      f"(超过可退金额，最多可退 {found['left']} 元)", 400)
@@ -106,6 +107,12 @@ def refund(out_trade_no: str):
             made_no = made.out_refund_no
     except service.UnknownOrder:
         return _render(out_trade_no)
+    except IntegrityError:  # the same form's other post inserted the same refund number first
+        with db.unit_of_work():
+            landed = refund_desk.refund_exists(number)
+        if not landed:
+            raise
+        made_no = number
     except service.RefundRefused as exc:
         with db.unit_of_work():
             left = (refund_desk.sheet(out_trade_no) or {}).get("left", "0.00")
