@@ -80,6 +80,7 @@ def test_a_cashier_refunds_part_then_the_rest_and_sees_what_is_left(app, base_ur
     assert answer.status_code == 303 and answer.headers["Location"].endswith(f"/console/refunds/{no}?done={form['out_refund_no']}")
     page = cashier.get(answer.headers["Location"]).text
     assert f'id="refund-{form["out_refund_no"]}"' in page and "尺码不合适" in page and "¥30.10" in page
+    assert 'id="done"' in page and 'id="done"' not in cashier.get(f"/console/refunds/{no}?done=R-someone-else").text
     run_jobs()
     wait_until(lambda: refund_row(app, form["out_refund_no"]).status == "SUCCESS", "the first refund settled")
     assert refund_row(app, form["out_refund_no"]).amount_fen == 3010  # exact fen, never a float
