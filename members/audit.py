@@ -9,7 +9,8 @@ Actions are dotted nouns and verbs, searched by prefix ("points." finds every po
 points.adjust, points.approve, points.reject (members.points); coupon.redeem (members.coupons);
 role.grant, role.revoke, staff.add, staff.password, staff.deactivate, staff.activate
 (members.staff, shared by the CLI and the console's staff page); role.desk_agent
-(service_desk.roster.add_agent); refund.request (payments.jobs); order.create, order.cancel (payments.counter /
+(service_desk.roster.add_agent); refund.request (payments.jobs.request_refund,
+for the console's refund page and `pay refund`); order.create, order.cancel (payments.counter /
 payments.cashier); desk.phone_reveal (service_desk.panel); reservation.check_in / .confirm /
 .decline / .cancel (reservations.bookings), .hold_visited / .hold_confirm / .hold_cancel
 (reservations.holds), .variant_quantity / .variant_import (reservations.catalog). Each is recorded

@@ -12,8 +12,8 @@ admin row is all `y` (admins may do everything); `none` is a signed-in staff mem
 Marketing reaches the content pages; marketing and analysts reach the funnel report
 (/console/funnel) and the brand-news page; only marketing announces from it.
 
-And in Chromium: an agent signs in, sees only the desk on the home page, and is refused the cashier
-page (the console has no refund page yet; the cashier page is the till they must not reach).
+And in Chromium: an agent signs in, sees only the desk on the home page, and is refused the refund
+page (/console/refunds, cashiers and admins only), its JSON call and its form alike.
 """
 from __future__ import annotations
 
@@ -57,6 +57,11 @@ TABLE: dict[str, str] = {
     "console_cashier.index": CASHIER,
     "console_cashier.charge": CASHIER,
     "console_cashier.show": CASHIER,
+
+    "console_refunds.index": CASHIER,
+    "console_refunds.order": CASHIER,
+    "console_refunds.refund": CASHIER,
+    "console_refunds.show": CASHIER,
 
     "console_desk.index": DESK,
     "console_desk.metrics_page": DESK,
@@ -265,6 +270,7 @@ def test_each_role_reaches_exactly_the_routes_its_row_allows(app, base_url):
 def test_the_home_page_lists_only_the_pages_a_role_may_open(app, base_url):
     users = _staff_per_role(app)
     links = {"counter-link": "console_counter.index", "cashier-link": "console_cashier.index",
+             "refunds-link": "console_refunds.index",
              "reservations-link": "console_reservations.day", "desk-link": "console_desk.index",
              "audit-link": "console_audit.index", "staff-link": "console_staff.index",
              "content-link": "console_content.index", "funnel-link": "console_funnel.index",
@@ -331,7 +337,7 @@ def test_desk_agent_add_grants_the_agent_role_so_the_row_and_the_role_agree(app,
 # -- in Chromium ------------------------------------------------------------------------------------------
 
 @needs_chromium
-def test_an_agent_signs_in_and_cannot_open_the_cashier_page(app, base_url):
+def test_an_agent_signs_in_and_cannot_open_the_refund_page(app, base_url):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -343,19 +349,24 @@ def test_an_agent_signs_in_and_cannot_open_the_cashier_page(app, base_url):
         driver.find_element(By.ID, "sign-in").click()
         WebDriverWait(driver, 10).until(lambda d: "欢迎" in d.page_source)
         assert driver.find_elements(By.ID, "desk-link")
-        assert not driver.find_elements(By.ID, "cashier-link") and not driver.find_elements(By.ID, "counter-link")
+        assert not driver.find_elements(By.ID, "refunds-link") and not driver.find_elements(By.ID, "cashier-link")
 
-        driver.get(f"{base_url}/console/cashier/")
+        driver.get(f"{base_url}/console/refunds/")
         reason = WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "forbidden-reason"))[0].text
         assert "cashier" in reason and "kefu" in reason
-        assert not driver.find_elements(By.ID, "amount") and not driver.find_elements(By.NAME, "auth_code")
-        # Its JSON call refuses too, from the page's own script (CSRF and all).
+        assert not driver.find_elements(By.ID, "find") and not driver.find_elements(By.ID, "amount")
+        # Its JSON call and its form refuse too, from the page's own script (CSRF and all).
         answer = driver.execute_async_script("""
             const done = arguments[arguments.length - 1];
-            consoleCall("POST", "/console/cashier/api/charges", {amount: "1.00", auth_code: "134567890123456789"})
-              .then(() => done("charged"), (err) => done(err.status + " " + (err.data.needs || []).join()));
+            const csrf = document.querySelector('meta[name="csrf-token"]').content;
+            const form = new URLSearchParams({csrf_token: csrf, out_refund_no: "R2026120314000012345678",
+                                              amount: "1.00", reason: "x"});
+            Promise.all([
+              consoleCall("GET", "/console/refunds/api/orders/N1").then(() => "read", (err) => err.status + " " + (err.data.needs || []).join()),
+              fetch("/console/refunds/N1", {method: "POST", body: form, credentials: "same-origin"}).then((r) => String(r.status)),
+            ]).then(done);
         """)
-        assert answer == "403 cashier"
+        assert answer == ["403 cashier", "403"]
         driver.find_element(By.LINK_TEXT, "Back to the console's home page").click()
         WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "desk-link"))
 

@@ -1,6 +1,5 @@
-"""The staff roles in real headless Chromium (issue 12): an agent is refused the cashier page (the
-till where money moves; the console has no separate refund page) and sees why, while a cashier and
-an admin open it; and an admin deactivates a staff member from the staff page, after which that
+"""The staff roles in real headless Chromium (issue 12): an agent is refused the refund page
+(/console/refunds, where money goes back) and sees why, while a cashier and an admin open it; and an admin deactivates a staff member from the staff page, after which that
 member's open session is refused at its next page load."""
 from __future__ import annotations
 
@@ -26,12 +25,12 @@ def page_state(driver) -> dict:
     return driver.execute_script("""
         const text = (id) => { const e = document.getElementById(id); return e ? e.textContent.trim() : null; };
         return {path: location.pathname, forbidden: text("forbidden-reason"), amount: !!document.getElementById("amount"),
-                signIn: !!document.getElementById("sign-in"), error: text("error"), done: text("done")};
+                find: !!document.getElementById("find"), signIn: !!document.getElementById("sign-in"), error: text("error"), done: text("done")};
     """)
 
 
 @needs_chromium
-def test_an_agent_is_refused_the_cashier_page_while_a_cashier_and_an_admin_open_it(app, base_url):
+def test_an_agent_is_refused_the_refund_page_while_a_cashier_and_an_admin_open_it(app, base_url):
     from selenium.webdriver.support.ui import WebDriverWait
 
     make_agent(app, make_team(app), "kefu")
@@ -42,15 +41,15 @@ def test_an_agent_is_refused_the_cashier_page_while_a_cashier_and_an_admin_open_
         staff_service.grant_role("boss", "admin")
     expected = {"kefu": False, "shouyin": True, "boss": True}
     for username, may in expected.items():
-        with headless_chromium(f"cashier-{username}") as driver:
+        with headless_chromium(f"refunds-{username}") as driver:
             sign_in_page(driver, base_url, username)
-            driver.get(f"{base_url}/console/cashier/")
+            driver.get(f"{base_url}/console/refunds/")
             shown = WebDriverWait(driver, 10).until(
-                lambda d: (lambda s: s if s["forbidden"] or s["amount"] else None)(page_state(d)))
+                lambda d: (lambda s: s if s["forbidden"] or s["find"] else None)(page_state(d)))
             if may:
-                assert shown["amount"] and shown["forbidden"] is None, username
+                assert shown["find"] and shown["forbidden"] is None, username
             else:
-                assert not shown["amount"], username
+                assert not shown["find"], username
                 assert "cashier" in shown["forbidden"] and "ask an admin" in shown["forbidden"].lower()
 
 

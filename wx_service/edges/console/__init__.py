@@ -1,5 +1,5 @@
-"""The staff console (/console): sign-in, then the pages staff work in (counter QR, cashier, the
-customer-service desk, the counters' reservations, the store's content, brand news, the funnel,
+"""The staff console (/console): sign-in, then the pages staff work in (counter QR, cashier, refunds,
+the customer-service desk, the counters' reservations, the store's content, brand news, the funnel,
 the audit log, the staff page).
 
 Each page is its own blueprint module under this package; `init_app` mounts them all. Every route
@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
         desk_media,
         desk_stream,
         funnel,
+        refunds,
         reservations,
         staff,
     )
@@ -34,6 +35,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(counter.bp)
     app.register_blueprint(cashier.bp)
+    app.register_blueprint(refunds.bp)
     app.register_blueprint(desk.bp)
     app.register_blueprint(desk_stream.bp)
     app.register_blueprint(desk_media.bp)

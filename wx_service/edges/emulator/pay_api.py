@@ -34,6 +34,7 @@ Control endpoints (POST JSON under /_emulator/pay/control/, pay_control.py):
                USERPAYING until reversed; reverse while the shopper is still typing answers
                202 USERPAYING, "正在支付中不能发起撤销"). An order still unpaid
                codepay_auto_revoke_seconds after creation is REVOKED, as WeChat does at 45 s.
+  settle-refund {out_refund_no}: a PROCESSING refund turns SUCCESS now (and is notified)
   GET state    orders, refunds, notifications, calls
 
 Notifications (TRANSACTION.SUCCESS, REFUND.SUCCESS) go to the order's notify_url, signed, the

@@ -17,6 +17,7 @@ from wx_service.edges.emulator.pay_orders import (
     _pay,
     _refund_view,
     _settle_code,
+    _settle_refund,
     _transaction,
 )
 from wx_service.edges.emulator.pay_state import PayFault
@@ -103,6 +104,23 @@ def control_pay():
                 _mark_paid(_emu(), order, openid)
                 return jsonify(_transaction(order))
     return jsonify(error="no such order"), 404
+
+
+@bp.post("/settle-refund")
+def control_settle_refund():
+    """The bank finishes a PROCESSING refund now (SUCCESS, and its REFUND.SUCCESS notification),
+    instead of after refund_settle_seconds: a test can look at PROCESSING first, for as long as it needs."""
+    number = str(_control_body().get("out_refund_no") or "")
+    with _emu().lock:
+        key = next((k for k, r in _pay().refunds.items() if r["out_refund_no"] == number), None)
+        generation = _pay().generation
+        if key is None:
+            return jsonify(error="no such refund"), 404
+        if _pay().refunds[key]["status"] != "PROCESSING":
+            return jsonify(error=f"refund is {_pay().refunds[key]['status']}"), 409
+    _settle_refund(_emu(), key, generation)
+    with _emu().lock:
+        return jsonify(_refund_view(_pay().refunds[key]))
 
 
 @bp.post("/payment-code")
