@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import requests
 
 from tests.e2e.desk_helpers import make_plain_staff, sign_in

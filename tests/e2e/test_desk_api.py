@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service_desk import outbound, service
-from service_desk.models import Agent, CannedReply, Conversation, FaqEntry, Message, PhoneReveal
+from service_desk.models import Agent, CannedReply, FaqEntry, Message, PhoneReveal
 from tests.e2e.desk_helpers import (
     conversation_of,
     customer_service_messages,
@@ -22,7 +22,6 @@ from tests.e2e.desk_helpers import (
     sign_in,
 )
 from tests.integration.members_helpers import make_member, uow
-from wx_service.edges.emulator.shopper import build_push_xml
 from wx_service.edges.emulator.state import Fault
 
 API = "/console/api/desk"

@@ -18,7 +18,7 @@ from sqlalchemy import event, select
 
 from members.models import LevelChange, Member, PointsEntry, SpendRecord
 from payments.models import PaymentTransaction
-from tests.integration.members_helpers import assert_ledger_consistent, balance, make_member, uow
+from tests.integration.members_helpers import assert_ledger_consistent, balance, uow
 from tests.integration.test_pay_notify import (  # noqa: F401  (keys, pay: fixtures)
     envelope,
     keys,
