@@ -8,7 +8,7 @@ from datetime import datetime
 
 from marketing import geo, listings
 from marketing import service as marketing
-from marketing.models import Activity, Brand, NewArrival
+from marketing.models import Activity, Brand, Discount, NewArrival
 from members import service as members
 from wx_service.ground.extensions import settings
 from wx_service.ground.links import public_url
@@ -63,6 +63,22 @@ def activities(ctx: PushContext) -> Reply:
     if not found:
         return replies.text("本周暂无活动，敬请关注。")
     return replies.news(*(activity_card(a) for a in found))
+
+
+def discount_card(discount: Discount) -> Article:
+    """A discount as a news card: until when it runs, what it is; a brand's opens the brand's page."""
+    until = f"{discount.valid_until:%m月%d日}前有效"
+    description = f"{until}\n{discount.description}" if discount.description else until
+    link = public_url(f"{BRAND_PAGES}/{discount.brand_id}") if discount.brand_id else ""
+    return Article(discount.title, description, link, _image(discount.image_id))
+
+
+def discounts(ctx: PushContext) -> Reply:
+    """Discounts valid today (a brand's or store-wide), ending soonest first."""
+    found, _ = listings.discounts(limit=_limit(ctx), count=False)
+    if not found:
+        return replies.text("今天暂无优惠活动，发送“活动”看看本周活动。")
+    return replies.news(*(discount_card(d) for d in found))
 
 
 def _price(fen: int) -> str:

@@ -47,8 +47,10 @@ def build_router() -> Router:
         router.keyword(word, content.help_text)
     for word in ("新闻", "资讯", "news"):
         router.keyword(word, content.mall_news)
-    for word in ("活动", "本周活动", "优惠"):
+    for word in ("活动", "本周活动"):
         router.keyword(word, content.activities)
+    for word in ("优惠", "折扣", "今日优惠"):
+        router.keyword(word, content.discounts)
     router.keyword("新品", content.new_arrivals)  # no brand: a few names to try
     for word in ("门店", "地址", "营业时间"):
         router.keyword(word, content.store_info)

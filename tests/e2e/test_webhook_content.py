@@ -132,6 +132,29 @@ def test_a_complaint_about_new_arrivals_still_reaches_a_person(base_url, emulato
     assert "人工客服" in reply["Content"]
 
 
+# -- discounts --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("word", ["优惠", "折扣"])
+def test_the_discount_keywords_answer_todays_discounts_ending_soonest_first(base_url, emulator, wx, app, lancome,
+                                                                          mode, word):
+    from datetime import timedelta
+
+    today = listings.store_day()
+    make.discount(app, "全场满 1000 减 100", valid_until=today + timedelta(days=10), description="限时")
+    make.discount(app, "兰蔻 8 折", brand_id=lancome, valid_until=today + timedelta(days=2))
+    make.discount(app, "已结束", valid_from=today - timedelta(days=9), valid_until=today - timedelta(days=1))
+    make.discount(app, "草稿", status=DRAFT)
+    [card] = articles(said(base_url, emulator, wx, mode, word))  # a reply to a message carries one card
+    assert (card["Title"], card["Url"]) == ("兰蔻 8 折", f"{base_url}/h5/brands/{lancome}")
+    assert card["Description"].endswith("前有效")
+
+
+def test_a_day_without_discounts_says_so(base_url, emulator, wx, app):
+    reply = said(base_url, emulator, wx, "safe", "优惠")
+    assert reply["MsgType"] == "text" and "暂无优惠" in reply["Content"]
+
+
 # -- stores -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", MODES)
@@ -233,7 +256,7 @@ def _pushed(app, emulator, fields) -> int:
     return app.test_client().post("/wechat", query_string=query, data=body).status_code
 
 
-@pytest.mark.parametrize("what,extra_reads", [("本周活动", 1), ("门店", 1), ("新品 兰蔻", 2), ("location", 1),
+@pytest.mark.parametrize("what,extra_reads", [("本周活动", 1), ("优惠", 1), ("门店", 1), ("新品 兰蔻", 2), ("location", 1),
                                               ("LOCATION", 2)])
 def test_each_reply_costs_its_reads_and_the_pushs_record(app, emulator, lancome, two_stores, what, extra_reads):
     """The handler's reads and the push's row, in one transaction: no statement per card or store."""
