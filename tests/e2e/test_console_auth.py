@@ -34,6 +34,17 @@ def sign_in(base_url: str, username: str, password: str) -> tuple[requests.Sessi
     return session, response
 
 
+def test_a_console_request_that_changes_nothing_sends_no_cookie(app, base_url, staff):
+    """A live page's polls and streams must not re-send the session cookie: an older copy arriving
+    late would wipe what another tab of the same browser just stored (the OA pages' sign-in state
+    during the web authorization), and that sign-in would fail."""
+    session, response = sign_in(base_url, staff, PASSWORD)
+    assert "session" in response.cookies  # signing in stores the session
+    for path in ("/console/", "/console/reservations/day", "/console/audit"):
+        answer = session.get(f"{base_url}{path}", timeout=5, allow_redirects=False)
+        assert "Set-Cookie" not in answer.headers, path
+
+
 def test_pages_need_sign_in(app, base_url):
     response = requests.get(f"{base_url}/console/", timeout=5, allow_redirects=False)
     assert response.status_code == 302

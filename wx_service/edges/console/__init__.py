@@ -30,8 +30,12 @@ def init_app(app: Flask) -> None:
     )
 
     production = app.extensions["wx"].settings.ENV_NAME == "production"
+    # A sign-in lasts 12 hours (a shift) from when it was made. The cookie is sent again only when
+    # the session changes: a live page's requests re-sending an unchanged (older) cookie could
+    # otherwise overwrite what another tab just stored in it, e.g. the OA pages' sign-in state.
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_SECURE=production, PERMANENT_SESSION_LIFETIME=12 * 3600)
+                      SESSION_COOKIE_SECURE=production, PERMANENT_SESSION_LIFETIME=12 * 3600,
+                      SESSION_REFRESH_EACH_REQUEST=False)
     app.register_blueprint(auth.bp)
     app.register_blueprint(counter.bp)
     app.register_blueprint(cashier.bp)
