@@ -9,10 +9,6 @@ embedded queue runs it in-process otherwise).
 """
 from __future__ import annotations
 
-import os
-import signal
-
-import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -20,6 +16,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from members import staff as staff_service
 from tests.e2e.browser import headless_chromium, needs_chromium
 from tests.e2e.desk_helpers import make_agent, make_plain_staff, make_team
+from tests.e2e.test_cashier_page import jobs_running  # noqa: F401,F811 - the fixture: a real worker when the queue is RQ
 from tests.e2e.test_console_staff_browser import sign_in_page
 from tests.e2e.test_refund_console import paid
 from tests.integration.members_helpers import uow
@@ -27,22 +24,6 @@ from tests.integration.test_pay_jobs import control, emu_refunds, order_row, ref
 
 pytestmark = needs_chromium
 WAIT = 30
-
-
-@pytest.fixture
-def jobs_running(app, settings):
-    """A real worker when the queue is RQ; nothing otherwise (the in-process queue runs jobs)."""
-    if app.extensions["wx"].settings.JOB_QUEUE != "rq":
-        yield
-        return
-    from tests.integration.test_cashier import _worker
-
-    worker = _worker(settings)
-    try:
-        yield
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(20)
 
 
 def wait(driver, timeout: float = WAIT) -> WebDriverWait:
